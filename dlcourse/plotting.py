@@ -1,0 +1,72 @@
+"""Plots used by the book's chapters. Each draws on an ``Axes`` and returns it.
+
+The only module of dlcourse (with ``widgets``) that imports matplotlib.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+__all__ = ["plot_sweep", "plot_histograms"]
+
+
+def _axes(ax):
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 3.2))
+    return ax
+
+
+def plot_sweep(
+    xs: Sequence[float],
+    series: Mapping[str, Sequence[float]],
+    *,
+    xlabel: str,
+    ylabel: str,
+    logx: bool = True,
+    errors: Mapping[str, Sequence[float]] | None = None,
+    marker_x: float | None = None,
+    ax=None,
+):
+    """One line per entry of ``series`` against ``xs`` (optional error bars).
+
+    Zero is drawn at the left edge of a log axis with ``symlog`` so that the
+    unregularized run (λ = 0) stays on the plot. ``marker_x`` draws a vertical line.
+    """
+    ax = _axes(ax)
+    for label, ys in series.items():
+        err = None if errors is None else errors.get(label)
+        ax.errorbar(xs, ys, yerr=err, marker="o", capsize=3, label=label)
+    if logx:
+        positive = [x for x in xs if x > 0]
+        ax.set_xscale("symlog", linthresh=min(positive) if positive else 1.0)
+    if marker_x is not None:
+        ax.axvline(marker_x, color="0.5", linestyle="--", linewidth=1)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False)
+    return ax
+
+
+def plot_histograms(
+    values: Mapping[str, np.ndarray],
+    *,
+    xlabel: str,
+    bins: int = 60,
+    ax=None,
+):
+    """Overlaid histograms (log counts) of the arrays in ``values``."""
+    ax = _axes(ax)
+    arrays = [np.asarray(v).ravel() for v in values.values()]
+    hi = max(float(np.abs(a).max()) for a in arrays) or 1.0
+    edges = np.linspace(-hi, hi, bins + 1)
+    for label, a in zip(values, arrays):
+        ax.hist(a, bins=edges, histtype="step", linewidth=1.5, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("count (log scale)")
+    ax.legend(frameon=False)
+    return ax
