@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import ipywidgets as widgets
-from IPython.display import display
 
 __all__ = ["select_slider"]
 

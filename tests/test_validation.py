@@ -4,7 +4,13 @@ import pytest
 import torch
 
 from dlcourse import seed_everything
-from dlcourse._validation import check_choice, check_in_range, check_int, check_real, check_type
+from dlcourse._validation import (
+    check_choice,
+    check_in_range,
+    check_int,
+    check_real,
+    check_type,
+)
 
 
 def test_messages_name_caller_parameter_range_and_value():
