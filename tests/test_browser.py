@@ -46,15 +46,9 @@ WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 # Problems we cannot fix from this repository: (kind, regex on the message, why).
-ALLOWED = [
-    ("pageerror", r"Identifier 'THEBE_JS_URL' has already been declared",
-     "Sphinx 7.4 emits inline scripts added after builder init twice (None vs '' file name; "
-     "fixed upstream in sphinx-doc/sphinx#13402, Sphinx 8.x, which Jupyter Book 1 does not "
-     "support); sphinx-thebe's second `const THEBE_JS_URL` fails, the first one works."),
-    ("console", r"Failed to load resource: .*404 .*@ /favicon\.ico$",
-     "Chromium asks for /favicon.ico on its own because the book has no favicon; "
-     "not a request of the page (Playwright does not even report it as one)."),
-]
+# Empty: the duplicate THEBE_JS_URL script is removed by _ext/dedupe_scripts.py and the
+# book has a favicon, so every console error fails the test.
+ALLOWED: list[tuple[str, str, str]] = []
 
 
 def in_ci() -> bool:
