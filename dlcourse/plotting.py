@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
+from dlcourse._validation import check_int
+
 __all__ = ["plot_sweep", "plot_histograms"]
 
 
@@ -35,6 +37,14 @@ def plot_sweep(
     Zero is drawn at the left edge of a log axis with ``symlog`` so that the
     unregularized run (λ = 0) stays on the plot. ``marker_x`` draws a vertical line.
     """
+    n = len(xs)
+    for label, ys in series.items():
+        if len(ys) != n:
+            raise ValueError(
+                f"plot_sweep: 'series[{label!r}]' must have len(xs) = {n} values; got {len(ys)}."
+            )
+    if logx and any(x < 0 for x in xs):
+        raise ValueError(f"plot_sweep: 'xs' must be >= 0 when logx=True; got {list(xs)!r}.")
     ax = _axes(ax)
     for label, ys in series.items():
         err = None if errors is None else errors.get(label)
@@ -59,8 +69,14 @@ def plot_histograms(
     ax=None,
 ):
     """Overlaid histograms (log counts) of the arrays in ``values``."""
-    ax = _axes(ax)
+    check_int("plot_histograms", "bins", bins, low=1)
+    if not values:
+        raise ValueError("plot_histograms: 'values' must hold at least one array; got {}.")
     arrays = [np.asarray(v).ravel() for v in values.values()]
+    for label, a in zip(values, arrays):
+        if a.size == 0:
+            raise ValueError(f"plot_histograms: 'values[{label!r}]' must not be empty; got an empty array.")
+    ax = _axes(ax)
     hi = max(float(np.abs(a).max()) for a in arrays) or 1.0
     edges = np.linspace(-hi, hi, bins + 1)
     for label, a in zip(values, arrays):

@@ -26,6 +26,8 @@ def select_slider(
     Returns the widget box (slider above its output), already displayed by the
     caller when it is the last expression of a cell.
     """
+    if not callable(show):
+        raise TypeError(f"select_slider: 'show' must be a callable; got {type(show).__name__}.")
     options = list(options)
     if not options:
         raise ValueError("select_slider: 'options' must not be empty; got [].")
@@ -41,5 +43,5 @@ def select_slider(
         style={"description_width": "initial"},
         layout=widgets.Layout(width="420px"),
     )
-    out = widgets.interactive_output(show, {"option": slider})
+    out = widgets.interactive_output(lambda option: show(option), {"option": slider})
     return widgets.VBox([slider, out])
