@@ -17,7 +17,7 @@ def test_plot_sweep_draws_one_line_per_series_on_a_symlog_axis():
     ax = plot_sweep([0.0, 1e-3, 1e-2], {"a": [1, 2, 3], "b": [3, 2, 1]}, xlabel="λ", ylabel="acc")
     assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
     assert ax.get_xscale() == "symlog" and ax.get_xlabel() == "λ"
-    np.testing.assert_allclose(ax.lines[0].get_ydata(), [1, 2, 3])
+    np.testing.assert_allclose(np.asarray(ax.containers[0].lines[0].get_ydata(), dtype=float), [1, 2, 3])
     plt.close("all")
 
 
