@@ -6,6 +6,8 @@ gives its gradient and Hessian in closed form (the tests check them against auto
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import math
 
 import torch
@@ -28,7 +30,7 @@ def _check_points(where: str, x) -> None:
         _fail(where, "x", "of shape (..., 2)", tuple(x.shape))
 
 
-class Objective:
+class Objective(ABC):
     """A function :math:`f: \\mathbb{R}^2 \\to \\mathbb{R}` with closed-form derivatives.
 
     ``value``, ``grad`` and ``hessian`` take points of shape ``(..., 2)``, so a
@@ -37,14 +39,17 @@ class Objective:
     ``f(x)`` is ``f.value(x)``.
     """
 
+    @abstractmethod
     def value(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """See the class docstring."""
 
+    @abstractmethod
     def grad(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """See the class docstring."""
 
+    @abstractmethod
     def hessian(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
+        """See the class docstring."""
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         return self.value(x)
