@@ -198,16 +198,16 @@ def _check_classes(where: str, classes) -> tuple[int, ...]:
 
 def load_digits(*, classes=None, test_fraction: float = 0.25, seed: int = 0,
                 standardize: bool = True) -> dict:
-    """scikit-learn's 8x8 handwritten digits (1,797 images), split and scaled.
+    r"""scikit-learn's 8x8 handwritten digits (1,797 images), split and scaled.
 
     The images ship with scikit-learn (no download). Pixels (0..16) are divided
     by 16, then, if ``standardize``, each pixel is standardized with the mean and
     standard deviation of the *training* images only,
 
-    .. math:: x \\leftarrow (x - \\mu_\\text{train}) / \\sigma_\\text{train},
+    .. math:: x \leftarrow (x - \mu_\text{train}) / \sigma_\text{train},
 
     so no information leaks from the test set. Pixels that are constant on the
-    training set (the borders) get :math:`\\sigma = 1`.
+    training set (the borders) get :math:`\sigma = 1`.
 
     Parameters
     ----------

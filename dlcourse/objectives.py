@@ -31,7 +31,7 @@ def _check_points(where: str, x) -> None:
 
 
 class Objective(ABC):
-    """A function :math:`f: \\mathbb{R}^2 \\to \\mathbb{R}` with closed-form derivatives.
+    r"""A function :math:`f: \mathbb{R}^2 \to \mathbb{R}` with closed-form derivatives.
 
     ``value``, ``grad`` and ``hessian`` take points of shape ``(..., 2)``, so a
     plot can evaluate a whole grid at once, and return shapes ``(...)``,
@@ -56,17 +56,17 @@ class Objective(ABC):
 
 
 class Quadratic(Objective):
-    """An ill-conditioned quadratic bowl, the model problem of gradient descent.
+    r"""An ill-conditioned quadratic bowl, the model problem of gradient descent.
 
-    .. math:: f(x) = \\tfrac12 (x - x^*)^\\top A (x - x^*), \\qquad
-              A = R_\\theta \\operatorname{diag}(1, \\kappa) R_\\theta^\\top
+    .. math:: f(x) = \tfrac12 (x - x^*)^\top A (x - x^*), \qquad
+              A = R_\theta \operatorname{diag}(1, \kappa) R_\theta^\top
 
     Parameters
     ----------
     condition_number : float
-        :math:`\\kappa \\ge 1`, the ratio of the largest to the smallest eigenvalue.
+        :math:`\kappa \ge 1`, the ratio of the largest to the smallest eigenvalue.
     angle : float
-        :math:`\\theta` in radians: the rotation of the eigenvectors.
+        :math:`\theta` in radians: the rotation of the eigenvectors.
     center : pair of float
         The minimizer :math:`x^*`.
     """
@@ -114,9 +114,9 @@ class Quadratic(Objective):
 
 
 class Rosenbrock(Objective):
-    """Rosenbrock's banana-shaped valley, minimum :math:`(a, a^2)`.
+    r"""Rosenbrock's banana-shaped valley, minimum :math:`(a, a^2)`.
 
-    .. math:: f(x, y) = (a - x)^2 + b\\,(y - x^2)^2
+    .. math:: f(x, y) = (a - x)^2 + b\,(y - x^2)^2
 
     Parameters
     ----------

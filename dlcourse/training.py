@@ -42,14 +42,14 @@ def fit(
     generator: torch.Generator,
     loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
     penalty: Callable[[nn.Module], torch.Tensor] | None = None,
-    before_step: Callable[[], None] | None = None,
-    after_step: Callable[[], None] | None = None,
+    before_step: Callable[[nn.Module], None] | None = None,
+    after_step: Callable[[nn.Module], None] | None = None,
 ) -> dict[str, list[float]]:
     """Train ``model`` for ``epochs`` passes over shuffled minibatches.
 
     The objective of a minibatch is ``loss_fn(model(x_b), y_b) + penalty(model)``.
-    ``before_step`` and ``after_step`` run around each ``optimizer.step()`` (for
-    a decoupled weight decay or a proximal step). Returns
+    ``before_step(model)`` and ``after_step(model)`` run around each
+    ``optimizer.step()`` (for a decoupled weight decay or a proximal step). Returns
     ``{"loss": [...], "objective": [...]}``: the mean data loss and the mean
     penalized objective of each epoch.
     """
@@ -75,10 +75,10 @@ def fit(
             optimizer.zero_grad()
             objective.backward()
             if before_step is not None:
-                before_step()
+                before_step(model)
             optimizer.step()
             if after_step is not None:
-                after_step()
+                after_step(model)
             total_loss += loss.item() * len(idx)
             total_obj += objective.item() * len(idx)
         history["loss"].append(total_loss / n)

@@ -40,8 +40,9 @@ def test_fit_adds_the_penalty_and_calls_the_hooks():
     calls = []
     hist = fit(m, x, y, optimizer=torch.optim.SGD(m.parameters(), lr=0.0), epochs=1, batch_size=25,
                generator=torch.Generator().manual_seed(0), penalty=lambda mod: torch.tensor(2.0),
-               before_step=lambda: calls.append("before"), after_step=lambda: calls.append("after"))
-    assert calls == ["before", "after"] * 2
+               before_step=lambda mod: calls.append(("before", mod)),
+               after_step=lambda mod: calls.append(("after", mod)))
+    assert calls == [("before", m), ("after", m)] * 2
     assert hist["objective"][0] == pytest.approx(hist["loss"][0] + 2.0)
 
 

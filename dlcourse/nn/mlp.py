@@ -21,11 +21,11 @@ def make_mlp(
     activation: str = "relu",
     generator: torch.Generator | None = None,
 ) -> nn.Sequential:
-    """``Linear -> activation -> ... -> Linear`` with layer widths ``sizes``.
+    r"""``Linear -> activation -> ... -> Linear`` with layer widths ``sizes``.
 
     ``make_mlp([40, 100, 100, 10])`` is the MLP of the mnist1d paper. Weights and
     biases are drawn as ``torch.nn.Linear`` draws them (uniform, bound
-    :math:`1/\\sqrt{n_\\text{in}}`), but from ``generator``, so two models built
+    :math:`1/\sqrt{n_\text{in}}`), but from ``generator``, so two models built
     with equal generators are equal.
     """
     check_type("make_mlp", "sizes", sizes, (list, tuple), "a list or tuple of ints")

@@ -1,4 +1,4 @@
-"""Parameter norm penalties: L2 and L1 on weights (never biases), soft-thresholding.
+r"""Parameter norm penalties: L2 and L1 on weights (never biases), soft-thresholding.
 
 Book: Part I, chapter 1, "Parameter norm penalties".
 
@@ -6,13 +6,13 @@ The book writes a penalized objective as
 
 .. math::
 
-    \\tilde J(\\theta) = J(\\theta) + \\lambda\\,\\Omega(w),
-    \\qquad \\Omega_2(w) = \\tfrac12 \\lVert w\\rVert_2^2,
-    \\qquad \\Omega_1(w) = \\lVert w\\rVert_1 ,
+    \tilde J(\theta) = J(\theta) + \lambda\,\Omega(w),
+    \qquad \Omega_2(w) = \tfrac12 \lVert w\rVert_2^2,
+    \qquad \Omega_1(w) = \lVert w\rVert_1 ,
 
-so that :math:`\\nabla_w \\lambda\\Omega_2 = \\lambda w`, exactly the term that
+so that :math:`\nabla_w \lambda\Omega_2 = \lambda w`, exactly the term that
 ``torch.optim.SGD(weight_decay=λ)`` adds to the gradient. The lecture notes write
-:math:`\\lambda w^\\top w` instead (no ½): their λ is half of PyTorch's ``weight_decay``.
+:math:`\lambda w^\top w` instead (no ½): their λ is half of PyTorch's ``weight_decay``.
 """
 
 from __future__ import annotations
@@ -79,11 +79,11 @@ def _tensors(where: str, params: Iterable[torch.Tensor]) -> list[torch.Tensor]:
 
 
 def l2_penalty(params: Iterable[torch.Tensor], lam: float) -> torch.Tensor:
-    """:math:`\\lambda\\,\\Omega_2(w) = \\tfrac{\\lambda}{2}\\sum_j \\lVert w_j\\rVert_2^2`.
+    r""":math:`\lambda\,\Omega_2(w) = \tfrac{\lambda}{2}\sum_j \lVert w_j\rVert_2^2`.
 
     Its gradient with respect to each ``w`` is ``lam * w``, the term that
     ``torch.optim.SGD(weight_decay=lam)`` adds. To reproduce the notes'
-    :math:`\\lambda_\\text{notes}\\, w^\\top w`, pass ``lam = 2 * lambda_notes``.
+    :math:`\lambda_\text{notes}\, w^\top w`, pass ``lam = 2 * lambda_notes``.
     """
     lam = check_in_range("l2_penalty", "lam", lam, low=0.0)
     params = _tensors("l2_penalty", params)
@@ -94,7 +94,7 @@ def l2_penalty(params: Iterable[torch.Tensor], lam: float) -> torch.Tensor:
 
 
 def l1_penalty(params: Iterable[torch.Tensor], lam: float) -> torch.Tensor:
-    """:math:`\\lambda\\,\\Omega_1(w) = \\lambda \\sum_j \\lVert w_j\\rVert_1`.
+    r""":math:`\lambda\,\Omega_1(w) = \lambda \sum_j \lVert w_j\rVert_1`.
 
     Autograd gives the subgradient ``lam * sign(w)`` (0 at ``w = 0``). Gradient
     steps on this penalty make weights oscillate around zero but hardly ever land
@@ -109,15 +109,15 @@ def l1_penalty(params: Iterable[torch.Tensor], lam: float) -> torch.Tensor:
 
 
 def soft_threshold(x: torch.Tensor, threshold: float) -> torch.Tensor:
-    """The proximal operator of :math:`t\\lVert\\cdot\\rVert_1`.
+    r"""The proximal operator of :math:`t\lVert\cdot\rVert_1`.
 
     .. math::
 
-        \\operatorname{prox}_{t\\lVert\\cdot\\rVert_1}(z)
-        = \\arg\\min_w \\tfrac12 (w - z)^2 + t\\lvert w\\rvert
-        = \\operatorname{sign}(z)\\,\\max(\\lvert z\\rvert - t, 0).
+        \operatorname{prox}_{t\lVert\cdot\rVert_1}(z)
+        = \arg\min_w \tfrac12 (w - z)^2 + t\lvert w\rvert
+        = \operatorname{sign}(z)\,\max(\lvert z\rvert - t, 0).
 
-    Every entry with :math:`\\lvert z\\rvert \\le t` becomes exactly zero.
+    Every entry with :math:`\lvert z\rvert \le t` becomes exactly zero.
     """
     check_type("soft_threshold", "x", x, torch.Tensor, "a torch.Tensor")
     t = check_in_range("soft_threshold", "threshold", threshold, low=0.0)
@@ -135,15 +135,15 @@ def soft_threshold_(x: torch.Tensor, threshold: float) -> torch.Tensor:
 
 
 def l1_proximal_step_(params: Iterable[torch.Tensor], *, lr: float, lam: float) -> None:
-    """Proximal step for :math:`\\lambda\\lVert w\\rVert_1` after a gradient step.
+    r"""Proximal step for :math:`\lambda\lVert w\rVert_1` after a gradient step.
 
     Call it right after ``optimizer.step()`` of plain SGD with learning rate
     ``lr``: together they are one step of proximal gradient descent (ISTA),
 
     .. math::
 
-        w \\leftarrow \\operatorname{prox}_{\\eta\\lambda\\lVert\\cdot\\rVert_1}
-        \\bigl(w - \\eta \\nabla_w J\\bigr).
+        w \leftarrow \operatorname{prox}_{\eta\lambda\lVert\cdot\rVert_1}
+        \bigl(w - \eta \nabla_w J\bigr).
     """
     lr = check_in_range("l1_proximal_step_", "lr", lr, low=0.0)
     lam = check_in_range("l1_proximal_step_", "lam", lam, low=0.0)
@@ -154,7 +154,7 @@ def l1_proximal_step_(params: Iterable[torch.Tensor], *, lr: float, lam: float) 
 def decoupled_weight_decay_(
     params: Iterable[torch.Tensor], *, lr: float, weight_decay: float
 ) -> None:
-    """Shrink weights directly, outside the gradient: :math:`w \\leftarrow (1 - \\eta\\lambda)\\,w`.
+    r"""Shrink weights directly, outside the gradient: :math:`w \leftarrow (1 - \eta\lambda)\,w`.
 
     Applied before an optimizer's step, this is the decoupled weight decay of
     Loshchilov & Hutter (2019), as ``torch.optim.AdamW`` does it. With plain SGD
