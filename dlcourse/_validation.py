@@ -18,6 +18,7 @@ __all__ = [
     "check_in_range",
     "check_choice",
     "check_type",
+    "check_generator",
 ]
 
 
@@ -88,3 +89,11 @@ def check_choice(where: str, name: str, value: Any, choices) -> Any:
     if value not in choices:
         _fail(where, name, "one of " + ", ".join(repr(c) for c in choices), value)
     return value
+
+
+def check_generator(where: str, generator: Any) -> None:
+    """Check that ``generator`` is a ``torch.Generator`` or ``None``."""
+    if generator is not None:
+        import torch  # the other checks need only the standard library
+
+        check_type(where, "generator", generator, torch.Generator, "a torch.Generator or None")

@@ -6,6 +6,7 @@ import torch
 from dlcourse import seed_everything
 from dlcourse._validation import (
     check_choice,
+    check_generator,
     check_in_range,
     check_int,
     check_real,
@@ -40,6 +41,13 @@ def test_real_int_choice_type():
         check_choice("f", "a", "z", ("x", "y"))
     with pytest.raises(TypeError, match=r"'m' must be a list; got int"):
         check_type("f", "m", 3, list, "a list")
+
+
+def test_generator_check_accepts_a_generator_or_none_only():
+    check_generator("f", None)
+    check_generator("f", torch.Generator().manual_seed(0))
+    with pytest.raises(TypeError, match=r"^f: 'generator' must be a torch.Generator or None; got int\.$"):
+        check_generator("f", 0)
 
 
 def test_seed_everything_repeats_draws_and_returns_a_seeded_generator():

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from dlcourse._validation import check_choice, check_int, check_type
+from dlcourse._validation import check_choice, check_generator, check_int, check_type
 
 __all__ = ["make_mlp", "ACTIVATIONS"]
 
@@ -34,8 +34,7 @@ def make_mlp(
     for i, n in enumerate(sizes):
         check_int("make_mlp", f"sizes[{i}]", n, low=1)
     check_choice("make_mlp", "activation", activation, tuple(ACTIVATIONS))
-    if generator is not None:
-        check_type("make_mlp", "generator", generator, torch.Generator, "a torch.Generator or None")
+    check_generator("make_mlp", generator)
     layers: list[nn.Module] = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
         linear = nn.Linear(n_in, n_out)
