@@ -1,4 +1,8 @@
-"""Part I of the book: regularization. One module a chapter."""
+"""Part I of the book: regularization. One module a chapter.
+
+The transforms of chapter 4 live in the subpackage ``dlcourse.regularization.augmentation``
+(image, audio and text); everything else is re-exported here.
+"""
 
 from dlcourse.regularization.norm_penalties import (
     decoupled_weight_decay_,
@@ -10,14 +14,110 @@ from dlcourse.regularization.norm_penalties import (
     weight_decay_groups,
     weight_parameters,
 )
+from dlcourse.regularization.constraints import (
+    l2_ball_multiplier,
+    max_norm,
+    max_norm_,
+    project_l2_ball,
+    project_l2_ball_,
+    projected_gradient_descent,
+)
+from dlcourse.regularization.underconstrained import (
+    logistic_grad,
+    logistic_loss,
+    regularized_pinv,
+    ridge,
+    train_logistic,
+)
+from dlcourse.regularization.noise import (
+    add_input_noise,
+    noisy_least_squares,
+    perturbed_weights,
+    weight_noise_loss,
+    weight_noise_terms,
+)
+from dlcourse.regularization.calibration import (
+    expected_calibration_error,
+    label_smoothing_cross_entropy,
+    notes_to_torch_epsilon,
+    Reliability,
+    smoothed_targets,
+)
+from dlcourse.regularization.semi_supervised import (
+    fit_semi_supervised,
+    pseudo_label,
+    ReconstructionClassifier,
+    select_confident,
+    semi_supervised_loss,
+)
+from dlcourse.regularization.multitask import (
+    fit_multitask,
+    HardSharingNet,
+    multitask_accuracy,
+    soft_sharing_penalty,
+    SoftSharingNets,
+)
+from dlcourse.regularization.early_stopping import (
+    continue_on_all_data,
+    EarlyStopping,
+    fit_early_stopping,
+    gd_filter,
+    gd_quadratic_iterate,
+    mean_loss,
+    replay_early_stopping,
+    retrain_on_all_data,
+    ridge_filter,
+    train_updates,
+)
 
 __all__ = [
+    "add_input_noise",
+    "continue_on_all_data",
     "decoupled_weight_decay_",
+    "EarlyStopping",
+    "expected_calibration_error",
+    "fit_early_stopping",
+    "fit_multitask",
+    "fit_semi_supervised",
+    "gd_filter",
+    "gd_quadratic_iterate",
+    "HardSharingNet",
     "l1_penalty",
     "l1_proximal_step_",
+    "l2_ball_multiplier",
     "l2_penalty",
+    "label_smoothing_cross_entropy",
+    "logistic_grad",
+    "logistic_loss",
+    "max_norm",
+    "max_norm_",
+    "mean_loss",
+    "multitask_accuracy",
+    "noisy_least_squares",
+    "notes_to_torch_epsilon",
+    "perturbed_weights",
+    "project_l2_ball",
+    "project_l2_ball_",
+    "projected_gradient_descent",
+    "pseudo_label",
+    "ReconstructionClassifier",
+    "regularized_pinv",
+    "Reliability",
+    "replay_early_stopping",
+    "retrain_on_all_data",
+    "ridge",
+    "ridge_filter",
+    "select_confident",
+    "semi_supervised_loss",
+    "smoothed_targets",
+    "soft_sharing_penalty",
     "soft_threshold",
     "soft_threshold_",
+    "SoftSharingNets",
+    "train_logistic",
+    "train_updates",
     "weight_decay_groups",
+    "weight_noise_loss",
+    "weight_noise_terms",
     "weight_parameters",
 ]
