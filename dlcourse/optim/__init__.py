@@ -1,0 +1,96 @@
+"""Part II of the book: optimization. One module a chapter or topic.
+
+``SGD`` is a drop-in twin of ``torch.optim.SGD`` built on the pure ``sgd_update_``.
+"""
+
+from dlcourse.optim.risk import (
+    convexity_check,
+    empirical_risk,
+    gradient_variance,
+    hessian_is_psd,
+    jensen_gaps,
+    linear_gaussian_true_risk,
+    log_loss,
+    minibatch_gradient_noise,
+    minibatch_noise_std,
+    zero_one_loss,
+)
+from dlcourse.optim.diagnostics import (
+    flat_loss_function,
+    flat_parameters,
+    hessian_eigenvalues,
+    hessian_vector_product,
+    LayerMonitor,
+    loss_hessian,
+)
+from dlcourse.optim.clipping import (
+    clip_by_norm,
+    clip_by_value,
+    clip_grad_norm_,
+    clip_grad_value_,
+    total_grad_norm,
+)
+from dlcourse.optim.sgd import (
+    gradient_descent_loop,
+    notes_momentum_update_,
+    SGD,
+    sgd_update_,
+)
+from dlcourse.optim.trajectories import (
+    notes_momentum_path,
+    optimizer_path,
+    sgd_path,
+)
+from dlcourse.optim.momentum_analysis import (
+    fit_contraction,
+    gd_optimal_step,
+    gd_rate,
+    heavy_ball_errors,
+    heavy_ball_parameters,
+    heavy_ball_rate,
+    heavy_ball_spectral_radius,
+)
+from dlcourse.optim.robbins_monro import (
+    noisy_quadratic_sgd,
+    step_size_schedule,
+)
+
+__all__ = [
+    "clip_by_norm",
+    "clip_by_value",
+    "clip_grad_norm_",
+    "clip_grad_value_",
+    "convexity_check",
+    "empirical_risk",
+    "fit_contraction",
+    "flat_loss_function",
+    "flat_parameters",
+    "gd_optimal_step",
+    "gd_rate",
+    "gradient_descent_loop",
+    "gradient_variance",
+    "heavy_ball_errors",
+    "heavy_ball_parameters",
+    "heavy_ball_rate",
+    "heavy_ball_spectral_radius",
+    "hessian_eigenvalues",
+    "hessian_is_psd",
+    "hessian_vector_product",
+    "jensen_gaps",
+    "LayerMonitor",
+    "linear_gaussian_true_risk",
+    "log_loss",
+    "loss_hessian",
+    "minibatch_gradient_noise",
+    "minibatch_noise_std",
+    "noisy_quadratic_sgd",
+    "notes_momentum_path",
+    "notes_momentum_update_",
+    "optimizer_path",
+    "SGD",
+    "sgd_path",
+    "sgd_update_",
+    "step_size_schedule",
+    "total_grad_norm",
+    "zero_one_loss",
+]
