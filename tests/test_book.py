@@ -13,7 +13,11 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTERS = sorted(p for p in (ROOT / "book").rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+CHAPTERS = sorted(p for p in (ROOT / "book").rglob("*.ipynb")
+                  if ".ipynb_checkpoints" not in p.parts and "exercises" not in p.parts)
+# book/exercises/: the student versions of the graded exercises (nbgrader), unexecuted;
+# tests/exercises/test_grading.py checks that they equal a fresh release.
+EXERCISES = sorted((ROOT / "book" / "exercises").glob("*.ipynb"))
 
 
 def _toc_files():
@@ -60,3 +64,15 @@ def test_chapter_conventions(path):
     assert "{cite}" in markdown, "no references"
     errors = [o for c in code for o in c.get("outputs", []) if o["output_type"] == "error"]
     assert not errors, "stored outputs contain an error"
+
+
+@pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_exercise_pages(path):
+    rel = path.relative_to(ROOT).with_suffix("").as_posix()
+    assert rel in _toc_files(), f"{rel} is not listed in _toc.yml"
+    text = path.read_text()
+    assert not re.search(r"(/home/|/work/|/tmp/|/root/|C:\\\\Users)", text), "absolute path stored"
+    for marker in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS"):
+        assert marker not in text, f"{marker}: not a student version"
+    assert not any(c.get("outputs") for c in _cells(path, "code")), "stored outputs"
+    assert _cells(path, "markdown")[0]["source"][0].startswith("# "), "no title"

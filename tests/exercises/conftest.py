@@ -1,0 +1,2 @@
+# The fixtures are student submissions for nbgrader, not notebooks for nbval to re-run.
+collect_ignore_glob = ["fixtures/*"]
