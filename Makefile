@@ -15,7 +15,7 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 # Console scripts the tools shell out to (nbgrader, jupyter) come from the venv.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: book test benchmark clean venv vendor browser
+.PHONY: book test benchmark clean venv vendor browser notebooks
 
 # Build the book (HTML) with warnings as errors.
 book: venv vendor
@@ -29,6 +29,13 @@ test: venv browser vendor
 # Report each notebook's run time and peak memory against the course budget.
 benchmark: venv vendor
 	$(BIN)/python scripts/benchmark_notebooks.py
+
+# Re-execute every chapter in place, storing its outputs and widget state (what nbval compares
+# and the book renders): after a change to dlcourse, or where the stored numbers differ in their
+# last digits because this CPU rounds differently.
+notebooks: venv
+	for nb in book/regularization/*.ipynb book/optimization/*.ipynb; do \
+	  $(BIN)/jupyter execute --inplace $$nb || exit 1; done
 
 # Remove the built book (the virtualenv stays).
 clean:
@@ -53,3 +60,11 @@ vendor: venv
 # Install Debian's chromium for the browser tests when it is missing.
 browser:
 	bash scripts/install_browser.sh
+
+# Graded exercises (nbgrader): generate the student versions of exercises/source/<ps>/ into
+# exercises/release/<ps>/ and copy them to book/exercises/ (see book/exercises/instructors.md).
+.PHONY: exercises
+exercises: venv
+	cd exercises && for dir in source/*/; do ps=$$(basename $$dir); \
+	  $(CURDIR)/$(BIN)/nbgrader generate_assignment --force $$ps || exit 1; \
+	  cp release/$$ps/$$ps.ipynb ../book/exercises/$$ps.ipynb; done

@@ -100,7 +100,8 @@ def fmt(value, digits):
 
 
 def find_notebooks():
-    skip = {".ipynb_checkpoints", "_build"}
+    # the chapters; book/exercises/ holds the blank student versions, which raise by design
+    skip = {".ipynb_checkpoints", "_build", "exercises"}
     return sorted(p for p in (ROOT / "book").rglob("*.ipynb")
                   if not skip.intersection(p.relative_to(ROOT).parts))
 
