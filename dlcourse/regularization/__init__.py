@@ -61,13 +61,15 @@ from dlcourse.regularization.early_stopping import (
     continue_on_all_data,
     EarlyStopping,
     fit_early_stopping,
-    gd_filter,
-    gd_quadratic_iterate,
     mean_loss,
     replay_early_stopping,
     retrain_on_all_data,
-    ridge_filter,
     train_updates,
+)
+from dlcourse.regularization.early_stopping_l2 import (
+    gd_filter,
+    gd_quadratic_iterate,
+    ridge_filter,
 )
 
 __all__ = [
