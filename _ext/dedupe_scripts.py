@@ -1,9 +1,10 @@
 """Sphinx extension: list each script of a page once.
 
-Sphinx 7.4 lists an inline script added after the builder starts twice (once with the
-file name ``None``, once with ``''``; fixed in Sphinx 8, which Jupyter Book 1 does not
-support). sphinx-thebe's ``const THEBE_JS_URL = ...`` is such a script, and its second
-copy raises "Identifier 'THEBE_JS_URL' has already been declared" on every page.
+Sphinx 7.4 lists an inline script added after the builder starts twice (once
+with the file name ``None``, once with ``''``; fixed in Sphinx 8, which Jupyter
+Book 1 does not support). sphinx-thebe's ``const THEBE_JS_URL = ...`` is such a
+script, and its second copy raises "Identifier 'THEBE_JS_URL' has already been
+declared" on every page.
 """
 
 

@@ -1,7 +1,7 @@
 """Argument checks shared by every public function of dlcourse.
 
-Each check raises with one message form, naming the caller, the parameter, what is
-allowed and what was received::
+Each check raises with one message form, naming the caller, the parameter,
+what is allowed and what was received::
 
     ValueError: l2_penalty: 'lam' must be >= 0; got -0.1.
 """
@@ -35,10 +35,14 @@ def check_type(where: str, name: str, value: Any, types, allowed: str) -> None:
 
 
 def check_real(where: str, name: str, value: Any) -> float:
-    """Return ``value`` as a finite float, or raise ``TypeError``/``ValueError``."""
+    """Return ``value`` as a finite float.
+
+    Raise ``TypeError``/``ValueError`` otherwise.
+    """
     if isinstance(value, bool) or not isinstance(value, Real):
         raise TypeError(
-            f"{where}: '{name}' must be a real number; got {type(value).__name__}."
+            f"{where}: '{name}' must be a real number; "
+            f"got {type(value).__name__}."
         )
     if not math.isfinite(float(value)):
         _fail(where, name, "finite", value)
@@ -55,7 +59,10 @@ def check_in_range(
     low_inclusive: bool = True,
     high_inclusive: bool = True,
 ) -> float:
-    """Check ``low <= value <= high`` (bounds optional, inclusiveness chosen)."""
+    """Check ``low <= value <= high``.
+
+    Both bounds are optional, and each one's inclusiveness is chosen.
+    """
     x = check_real(where, name, value)
     lo_ok = low is None or (x >= low if low_inclusive else x > low)
     hi_ok = high is None or (x <= high if high_inclusive else x < high)
@@ -69,7 +76,9 @@ def check_in_range(
         )
         _fail(where, name, f"in {allowed}", value)
     if low is not None:
-        _fail(where, name, (">= " if low_inclusive else "> ") + f"{low:g}", value)
+        _fail(
+            where, name, (">= " if low_inclusive else "> ") + f"{low:g}", value
+        )
     _fail(where, name, ("<= " if high_inclusive else "< ") + f"{high:g}", value)
 
 
@@ -87,7 +96,9 @@ def check_int(where: str, name: str, value: Any, low: int | None = None) -> int:
 def check_choice(where: str, name: str, value: Any, choices) -> Any:
     """Check that ``value`` is one of ``choices``."""
     if value not in choices:
-        _fail(where, name, "one of " + ", ".join(repr(c) for c in choices), value)
+        _fail(
+            where, name, "one of " + ", ".join(repr(c) for c in choices), value
+        )
     return value
 
 
@@ -96,4 +107,10 @@ def check_generator(where: str, generator: Any) -> None:
     if generator is not None:
         import torch  # the other checks need only the standard library
 
-        check_type(where, "generator", generator, torch.Generator, "a torch.Generator or None")
+        check_type(
+            where,
+            "generator",
+            generator,
+            torch.Generator,
+            "a torch.Generator or None",
+        )

@@ -1,8 +1,9 @@
-"""Data for the book: MNIST-1D, scikit-learn's 8x8 digits, and toy 2-D objectives.
+"""Data for the book: MNIST-1D, scikit-learn's 8x8 digits, toy 2-D objectives.
 
-Nothing here downloads anything. MNIST-1D is generated locally by the ``mnist1d``
-package and cached as a checksummed ``.npz`` file; the digits ship with
-scikit-learn; the objectives (Part II, the optimization chapters) are formulas.
+Nothing here downloads anything. MNIST-1D is generated locally by the
+``mnist1d`` package and cached as a checksummed ``.npz`` file; the digits ship
+with scikit-learn; the objectives (Part II, the optimization chapters) are
+formulas.
 """
 
 from __future__ import annotations
@@ -28,9 +29,16 @@ from dlcourse._validation import (
 )
 from dlcourse.objectives import Objective, Quadratic, Rosenbrock, Saddle
 
-__all__ = ["load_mnist1d", "load_digits", "Objective", "Quadratic", "Rosenbrock", "Saddle"]
+__all__ = [
+    "load_mnist1d",
+    "load_digits",
+    "Objective",
+    "Quadratic",
+    "Rosenbrock",
+    "Saddle",
+]
 
-# ----------------------------------------------------------------------------- MNIST-1D
+# --------------------------------------------------------------------- MNIST-1D
 
 _CACHE_FORMAT = 1  # bump when the layout of the cache file changes
 _CACHE_NAME = f"mnist1d-v{_CACHE_FORMAT}.npz"
@@ -43,7 +51,11 @@ _MNIST1D_SPEC = {  # name -> (shape, dtype) of the arrays we return and cache
 
 
 def _cache_root(cache_dir) -> Path:
-    """``cache_dir``, else $DLCOURSE_CACHE_DIR, $XDG_CACHE_HOME/dlcourse, ~/.cache/dlcourse."""
+    """The cache directory.
+
+    ``cache_dir``, else $DLCOURSE_CACHE_DIR, $XDG_CACHE_HOME/dlcourse,
+    ~/.cache/dlcourse.
+    """
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
     if os.environ.get("DLCOURSE_CACHE_DIR"):
@@ -76,29 +88,40 @@ def _generate_mnist1d() -> dict:
     """Run the ``mnist1d`` generator with its default arguments (seed 42)."""
     from mnist1d.data import get_dataset_args, make_dataset
 
-    # make_dataset reseeds the global `random` and NumPy generators: put them back.
+    # make_dataset reseeds the global `random` and NumPy generators: put them
+    # back.
     py_state, np_state = random.getstate(), np.random.get_state()
     try:
         data = make_dataset(get_dataset_args())
     finally:
         random.setstate(py_state)
         np.random.set_state(np_state)
-    arrays = {k: np.ascontiguousarray(data[k], dtype=dt) for k, (_, dt) in _MNIST1D_SPEC.items()}
+    arrays = {
+        k: np.ascontiguousarray(data[k], dtype=dt)
+        for k, (_, dt) in _MNIST1D_SPEC.items()
+    }
     assert all(arrays[k].shape == s for k, (s, _) in _MNIST1D_SPEC.items())
     return arrays
 
 
 def _read_cache(path: Path) -> tuple[dict | None, str | None]:
-    """``(arrays, None)`` if valid, ``(None, None)`` if missing, else ``(None, reason)``."""
-    if not os.path.isfile(path):  # also False, not an error, for an unreadable directory
+    """Read the cache file at ``path``.
+
+    Return ``(arrays, None)`` if valid, ``(None, None)`` if missing, else
+    ``(None, reason)``.
+    """
+    # isfile is also False, not an error, for an unreadable directory.
+    if not os.path.isfile(path):
         return None, None
-    if not zipfile.is_zipfile(path):  # np.load would take other bytes for a pickle
+    # is_zipfile first: np.load would take other bytes for a pickle.
+    if not zipfile.is_zipfile(path):
         return None, "it is not an .npz (zip) file"
     try:
         with np.load(path, allow_pickle=False) as f:
             stored = {k: f[k] for k in f.files}
         meta = json.loads(str(stored.pop("meta")))
-    except Exception as exc:  # zip, zlib, json and I/O errors: all mean "unreadable"
+    # zip, zlib, json and I/O errors: all mean "unreadable"
+    except Exception as exc:
         return None, f"it could not be read ({type(exc).__name__}: {exc})"
     if not isinstance(meta, dict):
         return None, "its metadata are not a JSON object"
@@ -107,7 +130,10 @@ def _read_cache(path: Path) -> tuple[dict | None, str | None]:
     if found != expected:
         return None, f"it was written for {found}, not {expected}"
     if sorted(stored) != sorted(_MNIST1D_SPEC):
-        return None, f"it holds arrays {sorted(stored)}, not {sorted(_MNIST1D_SPEC)}"
+        return (
+            None,
+            f"it holds arrays {sorted(stored)}, not {sorted(_MNIST1D_SPEC)}",
+        )
     for name, (shape, dtype) in _MNIST1D_SPEC.items():
         if stored[name].shape != shape or stored[name].dtype != dtype:
             a = stored[name]
@@ -118,12 +144,22 @@ def _read_cache(path: Path) -> tuple[dict | None, str | None]:
 
 
 def _write_cache(path: Path, arrays: dict) -> str | None:
-    """Write ``arrays`` atomically (temporary file + ``os.replace``); return an error or None."""
-    meta = json.dumps({"format": _CACHE_FORMAT, "mnist1d": _mnist1d_version(),
-                       "sha256": _digest(arrays)})
+    """Write ``arrays`` atomically (temporary file + ``os.replace``).
+
+    Return an error message, or None on success.
+    """
+    meta = json.dumps(
+        {
+            "format": _CACHE_FORMAT,
+            "mnist1d": _mnist1d_version(),
+            "sha256": _digest(arrays),
+        }
+    )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(
+            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
+        )
         try:
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, meta=np.array(meta), **arrays)
@@ -138,7 +174,9 @@ def _write_cache(path: Path, arrays: dict) -> str | None:
     return None
 
 
-def load_mnist1d(*, cache_dir=None, regenerate: bool = False) -> dict[str, torch.Tensor]:
+def load_mnist1d(
+    *, cache_dir=None, regenerate: bool = False
+) -> dict[str, torch.Tensor]:
     """MNIST-1D (Greydanus, 2020): 5,000 one-dimensional "digits" of length 40.
 
     The data are generated locally by ``mnist1d.data.make_dataset`` with the
@@ -151,8 +189,8 @@ def load_mnist1d(*, cache_dir=None, regenerate: bool = False) -> dict[str, torch
     ----------
     cache_dir : str, os.PathLike or None
         Directory of the cache. ``None`` means ``$DLCOURSE_CACHE_DIR``, else
-        ``$XDG_CACHE_HOME/dlcourse``, else ``~/.cache/dlcourse``. If it cannot be
-        written the data are still returned, with a warning.
+        ``$XDG_CACHE_HOME/dlcourse``, else ``~/.cache/dlcourse``. If it cannot
+        be written the data are still returned, with a warning.
     regenerate : bool
         Generate again and overwrite the cache even if it is valid.
 
@@ -165,28 +203,46 @@ def load_mnist1d(*, cache_dir=None, regenerate: bool = False) -> dict[str, torch
     """
     where = "load_mnist1d"
     if cache_dir is not None:
-        check_type(where, "cache_dir", cache_dir, (str, os.PathLike), "a str, a path or None")
+        check_type(
+            where,
+            "cache_dir",
+            cache_dir,
+            (str, os.PathLike),
+            "a str, a path or None",
+        )
         if not os.fspath(cache_dir):
             _fail(where, "cache_dir", "a non-empty path", cache_dir)
     check_type(where, "regenerate", regenerate, bool, "a bool")
     path = _cache_root(cache_dir) / _CACHE_NAME
     arrays, reason = (None, None) if regenerate else _read_cache(path)
     if reason is not None:
-        warnings.warn(f"{where}: rebuilt the cache file {path} because {reason}.", stacklevel=2)
+        warnings.warn(
+            f"{where}: rebuilt the cache file {path} because {reason}.",
+            stacklevel=2,
+        )
     if arrays is None:
         arrays = _generate_mnist1d()
         error = _write_cache(path, arrays)
         if error is not None:
-            warnings.warn(f"{where}: could not write the cache file {path} ({error}); "
-                          "returning the data without caching them.", stacklevel=2)
+            warnings.warn(
+                f"{where}: could not write the cache file {path} ({error}); "
+                "returning the data without caching them.",
+                stacklevel=2,
+            )
     return {name: torch.from_numpy(arrays[name]) for name in _MNIST1D_SPEC}
 
 
-# ----------------------------------------------------------------------------- digits
+# ----------------------------------------------------------------------- digits
 
 
 def _check_classes(where: str, classes) -> tuple[int, ...]:
-    check_type(where, "classes", classes, (tuple, list), "a tuple or list of digits or None")
+    check_type(
+        where,
+        "classes",
+        classes,
+        (tuple, list),
+        "a tuple or list of digits or None",
+    )
     for i, c in enumerate(classes):
         check_int(where, f"classes[{i}]", c)
         check_choice(where, f"classes[{i}]", c, tuple(range(10)))
@@ -196,13 +252,18 @@ def _check_classes(where: str, classes) -> tuple[int, ...]:
     return tuple(classes)
 
 
-def load_digits(*, classes=None, test_fraction: float = 0.25, seed: int = 0,
-                standardize: bool = True) -> dict:
+def load_digits(
+    *,
+    classes=None,
+    test_fraction: float = 0.25,
+    seed: int = 0,
+    standardize: bool = True,
+) -> dict:
     r"""scikit-learn's 8x8 handwritten digits (1,797 images), split and scaled.
 
-    The images ship with scikit-learn (no download). Pixels (0..16) are divided
-    by 16, then, if ``standardize``, each pixel is standardized with the mean and
-    standard deviation of the *training* images only,
+    The images ship with scikit-learn (no download). Pixels (0..16) are
+    divided by 16, then, if ``standardize``, each pixel is standardized with
+    the mean and standard deviation of the *training* images only,
 
     .. math:: x \leftarrow (x - \mu_\text{train}) / \sigma_\text{train},
 
@@ -212,8 +273,8 @@ def load_digits(*, classes=None, test_fraction: float = 0.25, seed: int = 0,
     Parameters
     ----------
     classes : tuple or list of int, or None
-        Distinct digits in 0..9, at least two, e.g. ``(0, 1)`` for a binary task.
-        Label ``i`` means digit ``classes[i]``. ``None`` means all ten.
+        Distinct digits in 0..9, at least two, e.g. ``(0, 1)`` for a binary
+        task. Label ``i`` means digit ``classes[i]``. ``None`` means all ten.
     test_fraction : float
         In (0, 1): share of each class held out for testing (stratified split).
         Every class keeps at least one training and one test image.
@@ -228,22 +289,34 @@ def load_digits(*, classes=None, test_fraction: float = 0.25, seed: int = 0,
         ``x`` (n, 64) float32, ``y`` (n,) int64 in ``0..len(classes)-1``,
         ``x_test``, ``y_test``, ``classes`` (the digits, in label order),
         ``image_shape`` ``(8, 8)``, and ``mean``, ``std`` (64,) such that
-        ``x = (pixels / 16 - mean) / std`` (zeros and ones if not ``standardize``).
+        ``x = (pixels / 16 - mean) / std`` (zeros and ones if not
+        ``standardize``).
     """
     where = "load_digits"
-    classes = tuple(range(10)) if classes is None else _check_classes(where, classes)
-    check_in_range(where, "test_fraction", test_fraction, 0, 1,
-                   low_inclusive=False, high_inclusive=False)
+    classes = (
+        tuple(range(10)) if classes is None else _check_classes(where, classes)
+    )
+    check_in_range(
+        where,
+        "test_fraction",
+        test_fraction,
+        0,
+        1,
+        low_inclusive=False,
+        high_inclusive=False,
+    )
     check_int(where, "seed", seed, low=0)
     check_type(where, "standardize", standardize, bool, "a bool")
     from sklearn.datasets import load_digits as sklearn_digits
 
     bunch = sklearn_digits()
-    pixels = torch.as_tensor(bunch.data, dtype=torch.float32) / 16.0  # (1797, 64)
+    # (1797, 64)
+    pixels = torch.as_tensor(bunch.data, dtype=torch.float32) / 16.0
     target = torch.as_tensor(bunch.target, dtype=torch.int64)
     g = torch.Generator().manual_seed(seed)
     train, test = [], []
-    for label, digit in enumerate(classes):  # stratified: split each class alone
+    # stratified: split each class alone
+    for label, digit in enumerate(classes):
         idx = torch.nonzero(target == digit).flatten()
         idx = idx[torch.randperm(len(idx), generator=g)]
         n_test = min(max(round(test_fraction * len(idx)), 1), len(idx) - 1)
@@ -256,16 +329,26 @@ def load_digits(*, classes=None, test_fraction: float = 0.25, seed: int = 0,
         mean, std = x.mean(0), x.std(0)
         std = torch.where(std > 0, std, torch.ones_like(std))
         x, x_test = (x - mean) / std, (x_test - mean) / std
-    return {"x": x, "y": y, "x_test": x_test, "y_test": y_test, "classes": classes,
-            "image_shape": (8, 8), "mean": mean, "std": std}
+    return {
+        "x": x,
+        "y": y,
+        "x_test": x_test,
+        "y_test": y_test,
+        "classes": classes,
+        "image_shape": (8, 8),
+        "mean": mean,
+        "std": std,
+    }
 
 
 def _gather(pixels, parts, g):
-    """Concatenate ``(indices, label)`` parts and shuffle them so classes interleave."""
+    """Concatenate ``(indices, label)`` parts; shuffle so classes interleave."""
     idx = torch.cat([i for i, _ in parts])
-    y = torch.cat([torch.full((len(i),), label, dtype=torch.int64) for i, label in parts])
+    y = torch.cat(
+        [torch.full((len(i),), label, dtype=torch.int64) for i, label in parts]
+    )
     order = torch.randperm(len(idx), generator=g)
     return pixels[idx[order]], y[order]
 
 
-# ----------------------------------------------------------------------------- objectives
+# ------------------------------------------------------------------- objectives

@@ -1,14 +1,14 @@
-"""Toy 2-D objectives for the optimization chapters: quadratics, Rosenbrock, a saddle.
+"""Toy 2-D objectives for the optimization chapters.
 
-Each works on torch tensors of shape (..., 2), so a plot can evaluate a whole grid, and
-gives its gradient and Hessian in closed form (the tests check them against autograd).
+Quadratics, Rosenbrock and a saddle. Each works on torch tensors of shape
+(..., 2), so a plot can evaluate a whole grid, and gives its gradient and
+Hessian in closed form (the tests check them against autograd).
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-
 import math
+from abc import ABC, abstractmethod
 
 import torch
 
@@ -31,12 +31,13 @@ def _check_points(where: str, x) -> None:
 
 
 class Objective(ABC):
-    r"""A function :math:`f: \mathbb{R}^2 \to \mathbb{R}` with closed-form derivatives.
+    r"""A 2-D objective with closed-form derivatives.
 
-    ``value``, ``grad`` and ``hessian`` take points of shape ``(..., 2)``, so a
-    plot can evaluate a whole grid at once, and return shapes ``(...)``,
-    ``(..., 2)`` and ``(..., 2, 2)``. ``value`` is differentiable by autograd;
-    ``f(x)`` is ``f.value(x)``.
+    A function :math:`f: \mathbb{R}^2 \to \mathbb{R}`. ``value``, ``grad``
+    and ``hessian`` take points of shape ``(..., 2)``, so a plot can evaluate
+    a whole grid at once, and return shapes ``(...)``, ``(..., 2)`` and
+    ``(..., 2, 2)``. ``value`` is differentiable by autograd; ``f(x)`` is
+    ``f.value(x)``.
     """
 
     @abstractmethod
@@ -56,7 +57,9 @@ class Objective(ABC):
 
 
 class Quadratic(Objective):
-    r"""An ill-conditioned quadratic bowl, the model problem of gradient descent.
+    r"""An ill-conditioned quadratic bowl.
+
+    The model problem of gradient descent:
 
     .. math:: f(x) = \tfrac12 (x - x^*)^\top A (x - x^*), \qquad
               A = R_\theta \operatorname{diag}(1, \kappa) R_\theta^\top
@@ -64,31 +67,51 @@ class Quadratic(Objective):
     Parameters
     ----------
     condition_number : float
-        :math:`\kappa \ge 1`, the ratio of the largest to the smallest eigenvalue.
+        :math:`\kappa \ge 1`, the ratio of the largest to the smallest
+        eigenvalue.
     angle : float
         :math:`\theta` in radians: the rotation of the eigenvectors.
     center : pair of float
         The minimizer :math:`x^*`.
     """
 
-    def __init__(self, condition_number: float = 10.0, *, angle: float = 0.0,
-                 center=(0.0, 0.0)):
-        self.condition_number = check_in_range("Quadratic", "condition_number",
-                                               condition_number, low=1)
+    def __init__(
+        self,
+        condition_number: float = 10.0,
+        *,
+        angle: float = 0.0,
+        center=(0.0, 0.0),
+    ):
+        self.condition_number = check_in_range(
+            "Quadratic", "condition_number", condition_number, low=1
+        )
         self.angle = check_real("Quadratic", "angle", angle)
-        check_type("Quadratic", "center", center, (tuple, list), "a pair of real numbers")
+        check_type(
+            "Quadratic",
+            "center",
+            center,
+            (tuple, list),
+            "a pair of real numbers",
+        )
         if len(center) != 2:
             _fail("Quadratic", "center", "a pair of real numbers", center)
-        self.center = tuple(check_real("Quadratic", f"center[{i}]", c)
-                            for i, c in enumerate(center))
+        self.center = tuple(
+            check_real("Quadratic", f"center[{i}]", c)
+            for i, c in enumerate(center)
+        )
         c, s = math.cos(self.angle), math.sin(self.angle)
         rotation = torch.tensor([[c, -s], [s, c]], dtype=torch.float64)
-        eigenvalues = torch.tensor([1.0, self.condition_number], dtype=torch.float64)
-        self._A = rotation @ torch.diag(eigenvalues) @ rotation.T  # (2, 2), symmetric
+        eigenvalues = torch.tensor(
+            [1.0, self.condition_number], dtype=torch.float64
+        )
+        # (2, 2), symmetric
+        self._A = rotation @ torch.diag(eigenvalues) @ rotation.T
 
     def __repr__(self):
-        return (f"Quadratic(condition_number={self.condition_number}, "
-                f"angle={self.angle}, center={self.center})")
+        return (
+            f"Quadratic(condition_number={self.condition_number}, "
+            f"angle={self.angle}, center={self.center})"
+        )
 
     @property
     def minimizer(self) -> torch.Tensor:
@@ -106,7 +129,10 @@ class Quadratic(Objective):
         return (x - torch.tensor(self.center).to(x)) @ self._A.to(x)
 
     def hessian(self, x=None):
-        """``A`` (2, 2); or ``A`` repeated to shape ``(..., 2, 2)`` for points ``x``."""
+        """``A`` (2, 2).
+
+        For points ``x``: ``A`` repeated to shape ``(..., 2, 2)``.
+        """
         if x is None:
             return self._A.to(torch.get_default_dtype())
         _check_points("Quadratic.hessian", x)
@@ -128,7 +154,9 @@ class Rosenbrock(Objective):
 
     def __init__(self, a: float = 1.0, b: float = 100.0):
         self.a = check_real("Rosenbrock", "a", a)
-        self.b = check_in_range("Rosenbrock", "b", b, low=0, low_inclusive=False)
+        self.b = check_in_range(
+            "Rosenbrock", "b", b, low=0, low_inclusive=False
+        )
 
     def __repr__(self):
         return f"Rosenbrock(a={self.a}, b={self.b})"
@@ -155,11 +183,16 @@ class Rosenbrock(Objective):
         uu = 2 - 4 * self.b * v + 12 * self.b * u**2  # d2f/dx2
         uv = -4 * self.b * u  # d2f/dxdy
         vv = torch.full_like(u, 2 * self.b)  # d2f/dy2
-        return torch.stack([torch.stack([uu, uv], -1), torch.stack([uv, vv], -1)], -2)
+        return torch.stack(
+            [torch.stack([uu, uv], -1), torch.stack([uv, vv], -1)], -2
+        )
 
 
 class Saddle(Objective):
-    """The saddle :math:`f(x, y) = x^2 - y^2`: zero gradient at 0, but no minimum."""
+    """The saddle :math:`f(x, y) = x^2 - y^2`.
+
+    Its gradient is zero at 0, but it has no minimum.
+    """
 
     def __repr__(self):
         return "Saddle()"
@@ -177,7 +210,10 @@ class Saddle(Objective):
         return torch.stack([2 * x[..., 0], -2 * x[..., 1]], dim=-1)
 
     def hessian(self, x=None):
-        """``diag(2, -2)``; repeated to shape ``(..., 2, 2)`` for points ``x``."""
+        """``diag(2, -2)``.
+
+        For points ``x``: ``diag(2, -2)`` repeated to shape ``(..., 2, 2)``.
+        """
         h = torch.diag(torch.tensor([2.0, -2.0]))
         if x is None:
             return h

@@ -35,16 +35,20 @@ def plot_sweep(
     """One line per entry of ``series`` against ``xs`` (optional error bars).
 
     Zero is drawn at the left edge of a log axis with ``symlog`` so that the
-    unregularized run (λ = 0) stays on the plot. ``marker_x`` draws a vertical line.
+    unregularized run (λ = 0) stays on the plot. ``marker_x`` draws a vertical
+    line.
     """
     n = len(xs)
     for label, ys in series.items():
         if len(ys) != n:
             raise ValueError(
-                f"plot_sweep: 'series[{label!r}]' must have len(xs) = {n} values; got {len(ys)}."
+                f"plot_sweep: 'series[{label!r}]' must have len(xs) = {n} "
+                f"values; got {len(ys)}."
             )
     if logx and any(x < 0 for x in xs):
-        raise ValueError(f"plot_sweep: 'xs' must be >= 0 when logx=True; got {list(xs)!r}.")
+        raise ValueError(
+            f"plot_sweep: 'xs' must be >= 0 when logx=True; got {list(xs)!r}."
+        )
     ax = _axes(ax)
     for label, ys in series.items():
         err = None if errors is None else errors.get(label)
@@ -71,11 +75,16 @@ def plot_histograms(
     """Overlaid histograms (log counts) of the arrays in ``values``."""
     check_int("plot_histograms", "bins", bins, low=1)
     if not values:
-        raise ValueError("plot_histograms: 'values' must hold at least one array; got {}.")
+        raise ValueError(
+            "plot_histograms: 'values' must hold at least one array; got {}."
+        )
     arrays = [np.asarray(v).ravel() for v in values.values()]
     for label, a in zip(values, arrays):
         if a.size == 0:
-            raise ValueError(f"plot_histograms: 'values[{label!r}]' must not be empty; got an empty array.")
+            raise ValueError(
+                f"plot_histograms: 'values[{label!r}]' must not be empty; "
+                "got an empty array."
+            )
     ax = _axes(ax)
     hi = max(float(np.abs(a).max()) for a in arrays) or 1.0
     edges = np.linspace(-hi, hi, bins + 1)

@@ -13,8 +13,12 @@ from dlcourse._validation import check_int
 __all__ = ["seed_everything"]
 
 
-def seed_everything(seed: int = 0, *, threads: int | None = None) -> torch.Generator:
-    """Seed Python, NumPy and torch, make torch deterministic, return a generator.
+def seed_everything(
+    seed: int = 0, *, threads: int | None = None
+) -> torch.Generator:
+    """Seed Python, NumPy and torch, and make torch deterministic.
+
+    Also returns a generator seeded with ``seed``.
 
     Parameters
     ----------
@@ -22,7 +26,11 @@ def seed_everything(seed: int = 0, *, threads: int | None = None) -> torch.Gener
         A non-negative seed.
     threads : int or None
         If given, the number of CPU threads torch may use. Fixing it makes
-        floating-point reductions, and so printed numbers, the same on every run.
+        floating-point reductions, and so printed numbers, the same on every
+        run. The course's robustness run (``make test-robust``) sets the
+        environment variable ``DLCOURSE_THREADS=swap``, which turns 1 into 2
+        and any other count into 1, so that each chapter's claims are checked
+        under a different split of its reductions as well.
 
     Returns
     -------
@@ -33,6 +41,8 @@ def seed_everything(seed: int = 0, *, threads: int | None = None) -> torch.Gener
     check_int("seed_everything", "seed", seed, low=0)
     if threads is not None:
         check_int("seed_everything", "threads", threads, low=1)
+        if os.environ.get("DLCOURSE_THREADS") == "swap":
+            threads = 2 if threads == 1 else 1
         torch.set_num_threads(threads)
     os.environ["PYTHONHASHSEED"] = str(seed)
     random.seed(seed)

@@ -21,7 +21,8 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     check_type("accuracy", "model", model, nn.Module, "a torch.nn.Module")
     if x.shape[0] != y.shape[0]:
         raise ValueError(
-            f"accuracy: 'x' and 'y' must have the same number of rows; got {x.shape[0]} and {y.shape[0]}."
+            "accuracy: 'x' and 'y' must have the same number of rows; "
+            f"got {x.shape[0]} and {y.shape[0]}."
         )
     was_training = model.training
     model.eval()
@@ -40,27 +41,39 @@ def fit(
     epochs: int,
     batch_size: int,
     generator: torch.Generator,
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = F.cross_entropy,
+    loss_fn: Callable[
+        [torch.Tensor, torch.Tensor], torch.Tensor
+    ] = F.cross_entropy,
     penalty: Callable[[nn.Module], torch.Tensor] | None = None,
     before_step: Callable[[nn.Module], None] | None = None,
     after_step: Callable[[nn.Module], None] | None = None,
 ) -> dict[str, list[float]]:
     """Train ``model`` for ``epochs`` passes over shuffled minibatches.
 
-    The objective of a minibatch is ``loss_fn(model(x_b), y_b) + penalty(model)``.
-    ``before_step(model)`` and ``after_step(model)`` run around each
-    ``optimizer.step()`` (for a decoupled weight decay or a proximal step). Returns
+    The objective of a minibatch is
+    ``loss_fn(model(x_b), y_b) + penalty(model)``. ``before_step(model)`` and
+    ``after_step(model)`` run around each ``optimizer.step()`` (for a decoupled
+    weight decay or a proximal step). Returns
     ``{"loss": [...], "objective": [...]}``: the mean data loss and the mean
     penalized objective of each epoch.
     """
     check_type("fit", "model", model, nn.Module, "a torch.nn.Module")
-    check_type("fit", "optimizer", optimizer, torch.optim.Optimizer, "a torch.optim.Optimizer")
-    check_type("fit", "generator", generator, torch.Generator, "a torch.Generator")
+    check_type(
+        "fit",
+        "optimizer",
+        optimizer,
+        torch.optim.Optimizer,
+        "a torch.optim.Optimizer",
+    )
+    check_type(
+        "fit", "generator", generator, torch.Generator, "a torch.Generator"
+    )
     check_int("fit", "epochs", epochs, low=1)
     check_int("fit", "batch_size", batch_size, low=1)
     if x.shape[0] != y.shape[0]:
         raise ValueError(
-            f"fit: 'x' and 'y' must have the same number of rows; got {x.shape[0]} and {y.shape[0]}."
+            "fit: 'x' and 'y' must have the same number of rows; "
+            f"got {x.shape[0]} and {y.shape[0]}."
         )
     history: dict[str, list[float]] = {"loss": [], "objective": []}
     n = x.shape[0]

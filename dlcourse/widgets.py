@@ -27,14 +27,19 @@ def select_slider(
     caller when it is the last expression of a cell.
     """
     if not callable(show):
-        raise TypeError(f"select_slider: 'show' must be a callable; got {type(show).__name__}.")
+        raise TypeError(
+            "select_slider: 'show' must be a callable; "
+            f"got {type(show).__name__}."
+        )
     options = list(options)
     if not options:
         raise ValueError("select_slider: 'options' must not be empty; got [].")
     if value is None:
         value = options[0]
     if value not in options:
-        raise ValueError(f"select_slider: 'value' must be one of the options; got {value!r}.")
+        raise ValueError(
+            f"select_slider: 'value' must be one of the options; got {value!r}."
+        )
     slider = widgets.SelectionSlider(
         options=[(format_option(v), v) for v in options],
         value=value,
@@ -43,5 +48,7 @@ def select_slider(
         style={"description_width": "initial"},
         layout=widgets.Layout(width="420px"),
     )
-    out = widgets.interactive_output(lambda option: show(option), {"option": slider})
+    out = widgets.interactive_output(
+        lambda option: show(option), {"option": slider}
+    )
     return widgets.VBox([slider, out])

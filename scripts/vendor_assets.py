@@ -1,20 +1,25 @@
 #!/usr/bin/env python3
-"""Vendor the book's JavaScript into ``_vendor/`` so the HTML works with no network.
+"""Vendor the book's JavaScript into ``_vendor/``.
 
-The tarballs come from the npm registry through the ordinary ``npm pack`` client
-(whatever registry npm is configured with; no host is hard-coded here). Every
-tarball is checked against the sha512 ``integrity`` pinned below before anything
-is extracted. Only the files the pages load are kept:
+Then the HTML works with no network. The tarballs come from the npm registry
+through the ordinary ``npm pack`` client (whatever registry npm is configured
+with; no host is hard-coded here). Every tarball is checked against the sha512
+``integrity`` pinned below before anything is extracted. Only the files the
+pages load are kept:
 
-    _vendor/mathjax/es5/tex-mml-chtml.js  (+ the es5 folders MathJax loads lazily)
+    _vendor/mathjax/es5/tex-mml-chtml.js
+        (+ the es5 folders MathJax loads lazily)
     _vendor/require.js
-    _vendor/html-manager/embed-amd.js      (+ the font files its CSS asks for)
+    _vendor/html-manager/embed-amd.js
+        (+ the font files its CSS asks for)
 
-Idempotent: a stamp file records the pins, this script's hash and a digest of the
-extracted tree; when all match nothing is done, otherwise ``_vendor/`` is rebuilt from scratch.
+Idempotent: a stamp file records the pins, this script's hash and a digest of
+the extracted tree; when all match nothing is done, otherwise ``_vendor/`` is
+rebuilt from scratch.
 
 Run as ``.venv/bin/python scripts/vendor_assets.py``.
 """
+
 from __future__ import annotations
 
 import base64
@@ -29,9 +34,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VENDOR = ROOT / "_vendor"
-STAMP = VENDOR / ".stamp.json"  # dot file: Sphinx does not copy it to the HTML output
+# dot file: Sphinx does not copy it to the HTML output
+STAMP = VENDOR / ".stamp.json"
 
-FONT_SUFFIXES = (".woff2", ".woff")  # what browsers ask for; .ttf/.eot/.svg are for old ones
+# what browsers ask for; .ttf/.eot/.svg are for old ones
+FONT_SUFFIXES = (".woff2", ".woff")
 MATHJAX_ENTRY = "tex-mml-chtml.js"
 
 
@@ -41,7 +48,7 @@ def mathjax_files(name: str) -> str | None:
         return "mathjax/LICENSE"
     if not name.startswith("es5/"):
         return None
-    rest = name[len("es5/"):]
+    rest = name[len("es5/") :]
     if "/" not in rest and rest != MATHJAX_ENTRY:
         return None
     return f"mathjax/{name}"
@@ -52,32 +59,49 @@ def requirejs_files(name: str) -> str | None:
 
 
 def html_manager_files(name: str) -> str | None:
-    if name == "dist/embed-amd.js" or (name.startswith("dist/") and name.endswith(FONT_SUFFIXES)):
-        return "html-manager/" + name[len("dist/"):]
+    if name == "dist/embed-amd.js" or (
+        name.startswith("dist/") and name.endswith(FONT_SUFFIXES)
+    ):
+        return "html-manager/" + name[len("dist/") :]
     return None
 
 
-# npm name, exact version, npm "integrity" (sha512 of the tarball), file selector
+# npm name, exact version, npm "integrity" (sha512 of the tarball),
+# file selector
 ASSETS = [
-    ("mathjax", "3.2.2",
-     "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==",
-     mathjax_files),
-    ("requirejs", "2.3.8",
-     "sha512-7/cTSLOdYkNBNJcDMWf+luFvMriVm7eYxp4BcFCsAX0wF421Vyce5SXP17c+Jd5otXKGNehIonFlyQXSowL6Mw==",
-     requirejs_files),
-    ("@jupyter-widgets/html-manager", "1.0.15",
-     "sha512-5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//SABeNz1yp47bCrJ3CQA==",
-     html_manager_files),
+    (
+        "mathjax",
+        "3.2.2",
+        "sha512-Bt+SSVU8eBG27zChVewOicYs7Xsdt40qm4+UpHyX7k0/O9NliPc+x77k1/FEsPsjKPZGJvtRZM1vO+geW0OhGw==",
+        mathjax_files,
+    ),
+    (
+        "requirejs",
+        "2.3.8",
+        "sha512-7/cTSLOdYkNBNJcDMWf+luFvMriVm7eYxp4BcFCsAX0wF421Vyce5SXP17c+Jd5otXKGNehIonFlyQXSowL6Mw==",
+        requirejs_files,
+    ),
+    (
+        "@jupyter-widgets/html-manager",
+        "1.0.15",
+        "sha512-5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//SABeNz1yp47bCrJ3CQA==",
+        html_manager_files,
+    ),
 ]
-PINS = {name: {"version": version, "integrity": integrity} for name, version, integrity, _ in ASSETS}
+PINS = {
+    name: {"version": version, "integrity": integrity}
+    for name, version, integrity, _ in ASSETS
+}
 # Editing this script (e.g. the file selection) also invalidates _vendor/.
 SCRIPT_SHA256 = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
 
 
 def tree_digest(folder: Path) -> str:
-    """sha256 over every file's relative path and content (the stamp excluded)."""
+    """sha256 over every file's relative path and content (stamp excluded)."""
     h = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.name != STAMP.name):
+    for path in sorted(
+        p for p in folder.rglob("*") if p.is_file() and p.name != STAMP.name
+    ):
         h.update(path.relative_to(folder).as_posix().encode() + b"\0")
         h.update(hashlib.sha256(path.read_bytes()).digest())
     return h.hexdigest()
@@ -88,33 +112,64 @@ def is_complete() -> bool:
         stamp = json.loads(STAMP.read_text())
     except (OSError, ValueError):
         return False
-    return (stamp.get("pins") == PINS and stamp.get("script") == SCRIPT_SHA256
-            and stamp.get("digest") == tree_digest(VENDOR))
+    return (
+        stamp.get("pins") == PINS
+        and stamp.get("script") == SCRIPT_SHA256
+        and stamp.get("digest") == tree_digest(VENDOR)
+    )
 
 
 def npm_pack(spec: str, dest: Path) -> Path:
-    """Download one package tarball into dest with `npm pack` and return its path."""
+    """Download one package tarball into dest with `npm pack`.
+
+    Return the tarball's path.
+    """
     npm = shutil.which("npm")
     if npm is None:
-        sys.exit("vendor_assets: `npm` not found; install Node.js/npm (e.g. `apt-get install npm`).")
-    proc = subprocess.run([npm, "pack", spec, "--json", "--ignore-scripts", "--pack-destination", str(dest)],
-                          capture_output=True, text=True)
+        sys.exit(
+            "vendor_assets: `npm` not found; install Node.js/npm "
+            "(e.g. `apt-get install npm`)."
+        )
+    proc = subprocess.run(
+        [
+            npm,
+            "pack",
+            spec,
+            "--json",
+            "--ignore-scripts",
+            "--pack-destination",
+            str(dest),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if proc.returncode != 0:
-        sys.exit(f"vendor_assets: `npm pack {spec}` failed:\n{proc.stderr.strip()}")
+        sys.exit(
+            f"vendor_assets: `npm pack {spec}` failed:\n{proc.stderr.strip()}"
+        )
     return dest / json.loads(proc.stdout)[0]["filename"]
 
 
 def check_integrity(tarball: Path, spec: str, integrity: str) -> None:
     algo, _, expected = integrity.partition("-")
-    actual = base64.b64encode(hashlib.new(algo, tarball.read_bytes()).digest()).decode()
+    actual = base64.b64encode(
+        hashlib.new(algo, tarball.read_bytes()).digest()
+    ).decode()
     if actual != expected:
-        sys.exit(f"vendor_assets: INTEGRITY MISMATCH for {spec}\n"
-                 f"  pinned:     {integrity}\n  downloaded: {algo}-{actual}\n"
-                 "Refusing to vendor it. If the new version is intended, update the pin in this script.")
+        sys.exit(
+            f"vendor_assets: INTEGRITY MISMATCH for {spec}\n"
+            f"  pinned:     {integrity}\n  downloaded: {algo}-{actual}\n"
+            "Refusing to vendor it. If the new version is intended, "
+            "update the pin in this script."
+        )
 
 
 def extract(tarball: Path, select, out: Path) -> int:
-    """Copy the selected members (paths relative to the tarball's top folder) into out."""
+    """Copy the selected members into out.
+
+    ``select`` maps a member's path relative to the tarball's top folder to its
+    path in out, or None to skip it.
+    """
     count = 0
     with tarfile.open(tarball, "r:gz") as tar:
         for member in tar.getmembers():
@@ -124,7 +179,10 @@ def extract(tarball: Path, select, out: Path) -> int:
                 continue
             dest = (out / target).resolve()
             if not dest.is_relative_to(out.resolve()):
-                sys.exit(f"vendor_assets: refusing suspicious path {member.name!r} in {tarball.name}")
+                sys.exit(
+                    "vendor_assets: refusing suspicious path "
+                    f"{member.name!r} in {tarball.name}"
+                )
             dest.parent.mkdir(parents=True, exist_ok=True)
             dest.write_bytes(tar.extractfile(member).read())
             count += 1
@@ -134,7 +192,9 @@ def extract(tarball: Path, select, out: Path) -> int:
 def main() -> None:
     if is_complete():
         for name, version, _, _ in ASSETS:
-            print(f"{name}@{version}: up to date in {VENDOR.relative_to(ROOT)}/")
+            print(
+                f"{name}@{version}: up to date in {VENDOR.relative_to(ROOT)}/"
+            )
         return
     with tempfile.TemporaryDirectory(prefix="vendor-") as tmp:
         downloads, staging = Path(tmp, "npm"), Path(tmp, "_vendor")
@@ -146,11 +206,22 @@ def main() -> None:
             check_integrity(tarball, spec, integrity)
             count = extract(tarball, select, staging)
             if count == 0:
-                sys.exit(f"vendor_assets: nothing extracted from {spec}; has its layout changed?")
-            print(f"{spec}: {count} files, integrity ok -> {VENDOR.relative_to(ROOT)}/")
-        stamp = {"pins": PINS, "script": SCRIPT_SHA256, "digest": tree_digest(staging)}
+                sys.exit(
+                    f"vendor_assets: nothing extracted from {spec}; "
+                    "has its layout changed?"
+                )
+            print(
+                f"{spec}: {count} files, integrity ok -> "
+                f"{VENDOR.relative_to(ROOT)}/"
+            )
+        stamp = {
+            "pins": PINS,
+            "script": SCRIPT_SHA256,
+            "digest": tree_digest(staging),
+        }
         (staging / STAMP.name).write_text(json.dumps(stamp, indent=1) + "\n")
-        shutil.rmtree(VENDOR, ignore_errors=True)  # partial or outdated: start over
+        # partial or outdated: start over
+        shutil.rmtree(VENDOR, ignore_errors=True)
         shutil.copytree(staging, VENDOR)
 
 

@@ -1,19 +1,23 @@
 """The built book renders offline in a real browser.
 
-The book is built into a temporary folder, served from 127.0.0.1 and every page of
-``_toc.yml`` is opened in headless Chromium (Playwright). Requests leaving 127.0.0.1 are
-blocked, so this also proves that no page needs the network (no CDN). Per page:
+The book is built into a temporary folder, served from 127.0.0.1 and every
+page of ``_toc.yml`` is opened in headless Chromium (Playwright). Requests
+leaving 127.0.0.1 are blocked, so this also proves that no page needs the
+network (no CDN). Per page:
 
 * the ``<title>`` contains the page's first heading;
-* no JavaScript error, no error on the console, no failed request or HTTP error;
-* where the source has math, MathJax typeset it (``mjx-container``), and no raw TeX
-  delimiters and no MathJax error boxes are left in the visible text;
+* no JavaScript error, no error on the console, no failed request or HTTP
+  error;
+* where the source has math, MathJax typeset it (``mjx-container``), and no raw
+  TeX delimiters and no MathJax error boxes are left in the visible text;
 * where a notebook stores widget state, the widgets are drawn;
 * a full-page screenshot goes to ``_build/screenshots/<page>.png``.
 
-Run: ``.venv/bin/pytest tests/test_browser.py`` (or, without the nbval options of
-pyproject's addopts, ``.venv/bin/pytest tests/test_browser.py -p no:nbval -o addopts=""``).
+Run: ``.venv/bin/pytest tests/test_browser.py`` (or, without the nbval options
+of pyproject's addopts,
+``.venv/bin/pytest tests/test_browser.py -p no:nbval -o addopts=""``).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -33,21 +37,29 @@ import yaml
 
 try:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
-except ImportError:  # the `browser` fixture skips (or fails in CI) with a clear message
+except ImportError:
+    # the `browser` fixture skips (or fails in CI) with a clear message
     PlaywrightTimeout = TimeoutError
 
 REPO = Path(__file__).resolve().parents[1]
 SCREENSHOTS = REPO / "_build" / "screenshots"
 PAGE_TIMEOUT_MS = 30_000
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
-# Problems we cannot fix from this repository: (kind, regex on the message, why).
-# Empty: the duplicate THEBE_JS_URL script is removed by _ext/dedupe_scripts.py and the
-# book has a favicon, so every console error fails the test.
+# Problems we cannot fix from this repository: (kind, regex on the message,
+# why). Empty: the duplicate THEBE_JS_URL script is removed by
+# _ext/dedupe_scripts.py and the book has a favicon, so every console error
+# fails the test.
 ALLOWED: list[tuple[str, str, str]] = []
 
 
@@ -55,7 +67,7 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() not in ("", "0", "false")
 
 
-# ---------------------------------------------------------------- pages and sources
+# ------------------------------------------------------------ pages and sources
 def toc_pages() -> list[str]:
     """The root and every `file:` entry of _toc.yml, in order."""
     toc = yaml.safe_load((REPO / "_toc.yml").read_text(encoding="utf8"))
@@ -72,18 +84,27 @@ def toc_pages() -> list[str]:
                 walk(value)
 
     walk({key: value for key, value in toc.items() if key != "root"})
-    return list(dict.fromkeys(page.removesuffix(".md").removesuffix(".ipynb") for page in pages))
+    return list(
+        dict.fromkeys(
+            page.removesuffix(".md").removesuffix(".ipynb") for page in pages
+        )
+    )
 
 
 def source_of(docname: str) -> Path:
     for suffix in (".md", ".ipynb"):
         if (path := REPO / f"{docname}{suffix}").is_file():
             return path
-    raise FileNotFoundError(f"{docname} from _toc.yml has no .md or .ipynb source")
+    raise FileNotFoundError(
+        f"{docname} from _toc.yml has no .md or .ipynb source"
+    )
 
 
 def markdown_text(path: Path) -> str:
-    """The markdown of a page (for a notebook: its markdown cells and latex/markdown outputs)."""
+    """The markdown of a page.
+
+    For a notebook: its markdown cells and its latex/markdown outputs.
+    """
     if path.suffix == ".md":
         return path.read_text(encoding="utf8")
     nb = json.loads(path.read_text(encoding="utf8"))
@@ -107,43 +128,73 @@ def without_code(markdown: str) -> str:
 
 
 def first_heading(markdown: str) -> str:
-    match = re.search(r"^#{1,6}\s+(.+?)\s*#*\s*$", without_fences(markdown), flags=re.M)
+    match = re.search(
+        r"^#{1,6}\s+(.+?)\s*#*\s*$", without_fences(markdown), flags=re.M
+    )
     assert match, "the page source has no markdown heading"
     return plain(match.group(1))
 
 
 def plain(text: str) -> str:
-    """Drop markup that differs between a markdown heading and the HTML title (`, *, math delimiters)."""
+    """Drop markup that differs between a markdown heading and the HTML title.
+
+    That is `, * and the math delimiters.
+    """
     return " ".join(re.sub(r"[`*$]|\\[()]", "", text).split())
 
 
 def has_math(markdown: str) -> bool:
-    return bool(re.search(r"\$[^$\n]+\$|\$\$|\\\(|\\\[|\\begin\{|\{math\}", without_code(markdown)))
+    return bool(
+        re.search(
+            r"\$[^$\n]+\$|\$\$|\\\(|\\\[|\\begin\{|\{math\}",
+            without_code(markdown),
+        )
+    )
 
 
 def displayed_widgets(path: Path) -> int:
-    """How many widget views the notebook displays whose state it stores (0 if none)."""
+    """How many widget views the notebook displays whose state it stores.
+
+    0 if none.
+    """
     if path.suffix != ".ipynb":
         return 0
     nb = json.loads(path.read_text(encoding="utf8"))
-    state = nb["metadata"].get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
-    views = [output["data"][WIDGET_VIEW].get("model_id")
-             for cell in nb["cells"] for output in cell.get("outputs", [])
-             if WIDGET_VIEW in output.get("data", {})]
+    state = (
+        nb["metadata"].get("widgets", {}).get(WIDGET_STATE, {}).get("state", {})
+    )
+    views = [
+        output["data"][WIDGET_VIEW].get("model_id")
+        for cell in nb["cells"]
+        for output in cell.get("outputs", [])
+        if WIDGET_VIEW in output.get("data", {})
+    ]
     return sum(model_id in state for model_id in views)
 
 
-# ---------------------------------------------------------------- fixtures
+# --------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="session")
 def site(tmp_path_factory) -> Path:
-    """Build the book (with vendored JavaScript) into a temporary folder; return the HTML root."""
-    # A no-op when _vendor/ is complete; otherwise fetches the pinned npm packages.
-    subprocess.run([sys.executable, str(REPO / "scripts" / "vendor_assets.py")], check=True)
+    """Build the book (with vendored JavaScript) into a temporary folder.
+
+    Return the HTML root.
+    """
+    # A no-op when _vendor/ is complete; otherwise fetches the pinned npm
+    # packages.
+    subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "vendor_assets.py")], check=True
+    )
     out = tmp_path_factory.mktemp("book")
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    proc = subprocess.run([str(jupyter_book), "build", str(REPO), "--path-output", str(out)],
-                          capture_output=True, text=True)
-    assert proc.returncode == 0, f"jupyter-book build failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    proc = subprocess.run(
+        [str(jupyter_book), "build", str(REPO), "--path-output", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, (
+        "jupyter-book build failed:\n"
+        f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    )
     return out / "_build" / "html"
 
 
@@ -171,40 +222,54 @@ def browser():
     except ImportError:
         problem = "Playwright for Python is not installed"
     if problem is None and not Path(CHROMIUM).is_file():
-        problem = f"Chromium not found (looked for `chromium` on PATH and {CHROMIUM})"
+        problem = (
+            f"Chromium not found (looked for `chromium` on PATH and {CHROMIUM})"
+        )
     if problem:
         if in_ci():
             pytest.fail(f"{problem}; required when CI is set")
-        pytest.skip(f"{problem}; install it (apt-get install chromium) to run the browser tests")
+        pytest.skip(
+            f"{problem}; install it (apt-get install chromium) "
+            "to run the browser tests"
+        )
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
         yield browser
         browser.close()
 
 
-# ---------------------------------------------------------------- the test
+# --------------------------------------------------------------------- the test
 VISIBLE_TEXT_JS = """() => {
   // Visible text outside code blocks and outside typeset math.
   const skip = "pre, code, script, style, textarea, mjx-container";
-  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const walker = document.createTreeWalker(
+    document.body, NodeFilter.SHOW_TEXT);
   const parts = [];
   while (walker.nextNode()) {
     const el = walker.currentNode.parentElement;
-    if (el && !el.closest(skip) && el.checkVisibility()) parts.push(walker.currentNode.data);
+    if (el && !el.closest(skip) && el.checkVisibility())
+      parts.push(walker.currentNode.data);
   }
   return parts.join(" ");
 }"""
 
 WIDGETS_DRAWN_JS = """(expected) => {
-  // every widget-view script gets a sibling div.widget-subarea from the HTML manager
+  // every widget-view script gets a sibling div.widget-subarea from the HTML
+  // manager
   const areas = [...document.querySelectorAll("div.widget-subarea")];
-  return areas.length >= expected && areas.every(a => a.querySelector(".jupyter-widgets"));
+  return areas.length >= expected &&
+    areas.every(a => a.querySelector(".jupyter-widgets"));
 }"""
 
 
 def fail_on(errors: list[str], prefix: str = "") -> None:
     if errors:
-        pytest.fail(prefix + "errors in the browser:\n  " + "\n  ".join(errors), pytrace=False)
+        pytest.fail(
+            prefix + "errors in the browser:\n  " + "\n  ".join(errors),
+            pytrace=False,
+        )
 
 
 @pytest.mark.parametrize("docname", toc_pages())
@@ -216,56 +281,105 @@ def test_page_renders_offline(docname, browser, base_url):
     shot.unlink(missing_ok=True)
 
     def unexpected() -> list[str]:
-        return [p for p in problems if not any(p.startswith(kind) and re.search(rx, p) for kind, rx, _ in ALLOWED)]
+        return [
+            p
+            for p in problems
+            if not any(
+                p.startswith(kind) and re.search(rx, p)
+                for kind, rx, _ in ALLOWED
+            )
+        ]
 
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(PAGE_TIMEOUT_MS)
-    # No network: anything not served by our 127.0.0.1 server is aborted (and reported).
-    context.route(lambda url: not url.startswith(base_url), lambda route: route.abort("blockedbyclient"))
+    # No network: anything not served by our 127.0.0.1 server is aborted (and
+    # reported).
+    context.route(
+        lambda url: not url.startswith(base_url),
+        lambda route: route.abort("blockedbyclient"),
+    )
     page = context.new_page()
     page.on("pageerror", lambda error: problems.append(f"pageerror: {error}"))
-    page.on("console", lambda msg: msg.type == "error" and problems.append(
-        f"console: {msg.text} @ {msg.location.get('url', '').replace(base_url, '/')}"))
-    page.on("requestfailed", lambda req: problems.append(f"requestfailed: {req.url} ({req.failure})"))
-    page.on("response", lambda resp: resp.status >= 400 and problems.append(f"http {resp.status}: {resp.url}"))
+    page.on(
+        "console",
+        lambda msg: (
+            msg.type == "error"
+            and problems.append(
+                f"console: {msg.text} @ "
+                f"{msg.location.get('url', '').replace(base_url, '/')}"
+            )
+        ),
+    )
+    page.on(
+        "requestfailed",
+        lambda req: problems.append(
+            f"requestfailed: {req.url} ({req.failure})"
+        ),
+    )
+    page.on(
+        "response",
+        lambda resp: (
+            resp.status >= 400
+            and problems.append(f"http {resp.status}: {resp.url}")
+        ),
+    )
     try:
         page.goto(base_url + docname + ".html", wait_until="load")
         fail_on(unexpected())  # fail fast, e.g. when a script did not load
 
         # (a) title
         heading = first_heading(markdown)
-        assert heading in plain(page.title()), f"title {page.title()!r} lacks the heading {heading!r}"
+        assert heading in plain(page.title()), (
+            f"title {page.title()!r} lacks the heading {heading!r}"
+        )
 
         # (c) math: wait until MathJax has typeset the page
         if has_math(markdown) or page.evaluate("() => !!window.MathJax"):
-            page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+            page.wait_for_function(
+                "() => window.MathJax && MathJax.startup "
+                "&& MathJax.startup.promise"
+            )
             page.evaluate("() => MathJax.startup.promise.then(() => true)")
         if has_math(markdown):
-            assert page.locator("mjx-container").count() > 0, "the source has math but nothing was typeset"
+            assert page.locator("mjx-container").count() > 0, (
+                "the source has math but nothing was typeset"
+            )
 
         # (d) widgets
         if expected := displayed_widgets(source):
             page.wait_for_function(WIDGETS_DRAWN_JS, arg=expected)
             assert page.locator(".jupyter-widgets").count() >= expected
-            assert page.locator(".jupyter-widgets-error-widget").count() == 0, "a widget failed to render"
+            assert page.locator(".jupyter-widgets-error-widget").count() == 0, (
+                "a widget failed to render"
+            )
 
-        page.wait_for_load_state("networkidle")  # let late requests (fonts) fail now, not unseen
-        if page.evaluate("() => !!(window.MathJax && MathJax.startup && MathJax.startup.promise)"):
-            page.evaluate("() => MathJax.startup.promise.then(() => true)")  # widget labels typeset too
+        # let late requests (fonts) fail now, not unseen
+        page.wait_for_load_state("networkidle")
+        if page.evaluate(
+            "() => !!(window.MathJax && MathJax.startup "
+            "&& MathJax.startup.promise)"
+        ):
+            # widget labels typeset too
+            page.evaluate("() => MathJax.startup.promise.then(() => true)")
         merrors = [m.text_content() for m in page.locator("mjx-merror").all()]
         assert not merrors, f"MathJax errors: {merrors}"
-        raw = re.findall(r"\\\(.{0,40}|\\\[.{0,40}|\$\$.{0,40}|\\begin\{.{0,40}"
-                         r"|\$[^$\n]{0,40}\\[A-Za-z]+[^$\n]{0,40}\$",  # $..\cmd..$, e.g. a widget label
-                         page.evaluate(VISIBLE_TEXT_JS))
+        raw = re.findall(
+            r"\\\(.{0,40}|\\\[.{0,40}|\$\$.{0,40}|\\begin\{.{0,40}"
+            # $..\cmd..$, e.g. a widget label
+            r"|\$[^$\n]{0,40}\\[A-Za-z]+[^$\n]{0,40}\$",
+            page.evaluate(VISIBLE_TEXT_JS),
+        )
         assert not raw, f"raw TeX left in the visible text: {raw}"
 
-        # (b) errors, after the page has settled; only the explicit allow-list passes
+        # (b) errors, after the page has settled; only the explicit allow-list
+        # passes
         fail_on(unexpected())
     except PlaywrightTimeout as error:
         fail_on(unexpected(), f"{error.message}\n")
         raise
     finally:
-        # (e) screenshot, also of a failing page (where it must not hide the real error)
+        # (e) screenshot, also of a failing page (where it must not hide the
+        # real error)
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(Exception):
             page.screenshot(path=shot, full_page=True)

@@ -15,9 +15,13 @@ from dlcourse._validation import (
 
 
 def test_messages_name_caller_parameter_range_and_value():
-    with pytest.raises(ValueError, match=r"^f: 'p' must be in \[0, 1\); got 1.2\.$"):
+    with pytest.raises(
+        ValueError, match=r"^f: 'p' must be in \[0, 1\); got 1.2\.$"
+    ):
         check_in_range("f", "p", 1.2, 0.0, 1.0, high_inclusive=False)
-    with pytest.raises(ValueError, match=r"^f: 'p' must be in \(0, 1\]; got 0\.$"):
+    with pytest.raises(
+        ValueError, match=r"^f: 'p' must be in \(0, 1\]; got 0\.$"
+    ):
         check_in_range("f", "p", 0, 0.0, 1.0, low_inclusive=False)
     with pytest.raises(ValueError, match=r"^f: 'p' must be > 0; got -1\.$"):
         check_in_range("f", "p", -1, low=0.0, low_inclusive=False)
@@ -37,7 +41,9 @@ def test_real_int_choice_type():
         check_int("f", "n", 2.0)
     with pytest.raises(ValueError, match=r"'n' must be >= 1; got 0"):
         check_int("f", "n", 0, low=1)
-    with pytest.raises(ValueError, match=r"'a' must be one of 'x', 'y'; got 'z'"):
+    with pytest.raises(
+        ValueError, match=r"'a' must be one of 'x', 'y'; got 'z'"
+    ):
         check_choice("f", "a", "z", ("x", "y"))
     with pytest.raises(TypeError, match=r"'m' must be a list; got int"):
         check_type("f", "m", 3, list, "a list")
@@ -46,7 +52,10 @@ def test_real_int_choice_type():
 def test_generator_check_accepts_a_generator_or_none_only():
     check_generator("f", None)
     check_generator("f", torch.Generator().manual_seed(0))
-    with pytest.raises(TypeError, match=r"^f: 'generator' must be a torch.Generator or None; got int\.$"):
+    with pytest.raises(
+        TypeError,
+        match=r"^f: 'generator' must be a torch.Generator or None; got int\.$",
+    ):
         check_generator("f", 0)
 
 
@@ -59,9 +68,15 @@ def test_seed_everything_repeats_draws_and_returns_a_seeded_generator():
 
 
 def test_seed_everything_rejects_bad_arguments():
-    with pytest.raises(ValueError, match=r"seed_everything: 'seed' must be >= 0; got -1"):
+    with pytest.raises(
+        ValueError, match=r"seed_everything: 'seed' must be >= 0; got -1"
+    ):
         seed_everything(-1)
-    with pytest.raises(TypeError, match=r"seed_everything: 'seed' must be an int; got str"):
+    with pytest.raises(
+        TypeError, match=r"seed_everything: 'seed' must be an int; got str"
+    ):
         seed_everything("0")
-    with pytest.raises(ValueError, match=r"seed_everything: 'threads' must be >= 1; got 0"):
+    with pytest.raises(
+        ValueError, match=r"seed_everything: 'threads' must be >= 1; got 0"
+    ):
         seed_everything(0, threads=0)

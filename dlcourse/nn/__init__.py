@@ -1,12 +1,10 @@
-"""Layers, models and initializers used across the book (``dlcourse.nn.init``: the
-initialization schemes of Part II, chapter 4).
+"""Layers, models and initializers used across the book.
+
+``dlcourse.nn.init`` holds the initialization schemes of Part II, chapter 4.
 """
 
-from dlcourse.nn.mlp import (
-    ACTIVATIONS,
-    make_mlp,
-)
 from dlcourse.nn.init import (
+    SCHEMES,
     activation_variances,
     fan_in_and_fan_out,
     glorot_normal_,
@@ -16,8 +14,11 @@ from dlcourse.nn.init import (
     init_std,
     lecun_normal_,
     scaled_normal_,
-    SCHEMES,
     zeros_,
+)
+from dlcourse.nn.mlp import (
+    ACTIVATIONS,
+    make_mlp,
 )
 
 __all__ = [

@@ -1,8 +1,33 @@
 """Part II of the book: optimization. One module a chapter or topic.
 
-``SGD`` is a drop-in twin of ``torch.optim.SGD`` built on the pure ``sgd_update_``.
+``SGD`` is a drop-in twin of ``torch.optim.SGD`` built on the pure
+``sgd_update_``.
 """
 
+from dlcourse.optim.clipping import (
+    clip_by_norm,
+    clip_by_value,
+    clip_grad_norm_,
+    clip_grad_value_,
+    total_grad_norm,
+)
+from dlcourse.optim.diagnostics import (
+    LayerMonitor,
+    flat_loss_function,
+    flat_parameters,
+    hessian_eigenvalues,
+    hessian_vector_product,
+    loss_hessian,
+)
+from dlcourse.optim.momentum_analysis import (
+    fit_contraction,
+    gd_optimal_step,
+    gd_rate,
+    heavy_ball_errors,
+    heavy_ball_parameters,
+    heavy_ball_rate,
+    heavy_ball_spectral_radius,
+)
 from dlcourse.optim.risk import (
     convexity_check,
     empirical_risk,
@@ -15,44 +40,20 @@ from dlcourse.optim.risk import (
     minibatch_noise_std,
     zero_one_loss,
 )
-from dlcourse.optim.diagnostics import (
-    flat_loss_function,
-    flat_parameters,
-    hessian_eigenvalues,
-    hessian_vector_product,
-    LayerMonitor,
-    loss_hessian,
-)
-from dlcourse.optim.clipping import (
-    clip_by_norm,
-    clip_by_value,
-    clip_grad_norm_,
-    clip_grad_value_,
-    total_grad_norm,
+from dlcourse.optim.robbins_monro import (
+    noisy_quadratic_sgd,
+    step_size_schedule,
 )
 from dlcourse.optim.sgd import (
+    SGD,
     gradient_descent_loop,
     notes_momentum_update_,
-    SGD,
     sgd_update_,
 )
 from dlcourse.optim.trajectories import (
     notes_momentum_path,
     optimizer_path,
     sgd_path,
-)
-from dlcourse.optim.momentum_analysis import (
-    fit_contraction,
-    gd_optimal_step,
-    gd_rate,
-    heavy_ball_errors,
-    heavy_ball_parameters,
-    heavy_ball_rate,
-    heavy_ball_spectral_radius,
-)
-from dlcourse.optim.robbins_monro import (
-    noisy_quadratic_sgd,
-    step_size_schedule,
 )
 
 __all__ = [

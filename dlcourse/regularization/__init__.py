@@ -1,18 +1,16 @@
 """Part I of the book: regularization. One module a chapter.
 
-The transforms of chapter 4 live in the subpackage ``dlcourse.regularization.augmentation``
-(image, audio and text); everything else is re-exported here.
+The transforms of chapter 4 live in the subpackage
+``dlcourse.regularization.augmentation`` (image, audio and text); everything
+else is re-exported here.
 """
 
-from dlcourse.regularization.norm_penalties import (
-    decoupled_weight_decay_,
-    l1_penalty,
-    l1_proximal_step_,
-    l2_penalty,
-    soft_threshold,
-    soft_threshold_,
-    weight_decay_groups,
-    weight_parameters,
+from dlcourse.regularization.calibration import (
+    Reliability,
+    expected_calibration_error,
+    label_smoothing_cross_entropy,
+    notes_to_torch_epsilon,
+    smoothed_targets,
 )
 from dlcourse.regularization.constraints import (
     l2_ball_multiplier,
@@ -22,44 +20,9 @@ from dlcourse.regularization.constraints import (
     project_l2_ball_,
     projected_gradient_descent,
 )
-from dlcourse.regularization.underconstrained import (
-    logistic_grad,
-    logistic_loss,
-    regularized_pinv,
-    ridge,
-    train_logistic,
-)
-from dlcourse.regularization.noise import (
-    add_input_noise,
-    noisy_least_squares,
-    perturbed_weights,
-    weight_noise_loss,
-    weight_noise_terms,
-)
-from dlcourse.regularization.calibration import (
-    expected_calibration_error,
-    label_smoothing_cross_entropy,
-    notes_to_torch_epsilon,
-    Reliability,
-    smoothed_targets,
-)
-from dlcourse.regularization.semi_supervised import (
-    fit_semi_supervised,
-    pseudo_label,
-    ReconstructionClassifier,
-    select_confident,
-    semi_supervised_loss,
-)
-from dlcourse.regularization.multitask import (
-    fit_multitask,
-    HardSharingNet,
-    multitask_accuracy,
-    soft_sharing_penalty,
-    SoftSharingNets,
-)
 from dlcourse.regularization.early_stopping import (
-    continue_on_all_data,
     EarlyStopping,
+    continue_on_all_data,
     fit_early_stopping,
     mean_loss,
     replay_early_stopping,
@@ -70,6 +33,44 @@ from dlcourse.regularization.early_stopping_l2 import (
     gd_filter,
     gd_quadratic_iterate,
     ridge_filter,
+)
+from dlcourse.regularization.multitask import (
+    HardSharingNet,
+    SoftSharingNets,
+    fit_multitask,
+    multitask_accuracy,
+    soft_sharing_penalty,
+)
+from dlcourse.regularization.noise import (
+    add_input_noise,
+    noisy_least_squares,
+    perturbed_weights,
+    weight_noise_loss,
+    weight_noise_terms,
+)
+from dlcourse.regularization.norm_penalties import (
+    decoupled_weight_decay_,
+    l1_penalty,
+    l1_proximal_step_,
+    l2_penalty,
+    soft_threshold,
+    soft_threshold_,
+    weight_decay_groups,
+    weight_parameters,
+)
+from dlcourse.regularization.semi_supervised import (
+    ReconstructionClassifier,
+    fit_semi_supervised,
+    pseudo_label,
+    select_confident,
+    semi_supervised_loss,
+)
+from dlcourse.regularization.underconstrained import (
+    logistic_grad,
+    logistic_loss,
+    regularized_pinv,
+    ridge,
+    train_logistic,
 )
 
 __all__ = [
