@@ -1,2 +1,3 @@
-# The fixtures are student submissions for nbgrader, not notebooks for nbval to re-run.
+# The fixtures are student submissions for nbgrader, not notebooks for nbval
+# to re-run.
 collect_ignore_glob = ["fixtures/*"]
