@@ -1,13 +1,14 @@
-r"""Norm constraints: projection onto an L2 ball, max-norm per unit, projected GD.
+r"""Norm constraints: projection onto an L2 ball, max-norm per unit, PGD.
 
 Book: Part I, chapter 2, "Norm penalties as constrained optimization".
 
-A penalty adds :math:`\lambda\,\Omega(w)` to the objective; a constraint asks for
-:math:`\Omega(w) \le k` instead and enforces it by *reprojection*: after every
-optimizer step, map the parameters back to the nearest point of the feasible set.
-For :math:`\Omega(w) = \tfrac12\lVert w\rVert_2^2` (ball radius :math:`k`) the two
-problems have the same solution when :math:`\lambda` is the constraint's Lagrange
-multiplier, which :func:`l2_ball_multiplier` recovers from a constrained solution.
+A penalty adds :math:`\lambda\,\Omega(w)` to the objective; a constraint asks
+for :math:`\Omega(w) \le k` instead and enforces it by *reprojection*: after
+every optimizer step, map the parameters back to the nearest point of the
+feasible set. For :math:`\Omega(w) = \tfrac12\lVert w\rVert_2^2` (ball radius
+:math:`k`) the two problems have the same solution when :math:`\lambda` is the
+constraint's Lagrange multiplier, which :func:`l2_ball_multiplier` recovers
+from a constrained solution.
 """
 
 from __future__ import annotations
@@ -35,16 +36,24 @@ def _radius(where: str, radius) -> float:
 def _tensor(where: str, name: str, x) -> None:
     check_type(where, name, x, torch.Tensor, "a torch.Tensor")
     if not x.is_floating_point():
-        raise TypeError(f"{where}: '{name}' must be a floating-point tensor; got {x.dtype}.")
+        raise TypeError(
+            f"{where}: '{name}' must be a floating-point tensor; got {x.dtype}."
+        )
 
 
 def _l2_scale(norm: torch.Tensor, radius: float) -> torch.Tensor:
     # min(1, k / ||w||): 1 inside the ball (also for w = 0), k / ||w|| outside
-    return torch.where(norm > radius, radius / norm.clamp_min(torch.finfo(norm.dtype).tiny), torch.ones_like(norm))
+    return torch.where(
+        norm > radius,
+        radius / norm.clamp_min(torch.finfo(norm.dtype).tiny),
+        torch.ones_like(norm),
+    )
 
 
 def project_l2_ball(x: torch.Tensor, radius: float) -> torch.Tensor:
-    r"""Euclidean projection of the whole tensor ``x`` onto :math:`\{w: \lVert w\rVert_2 \le k\}`.
+    r"""Euclidean projection of the whole tensor ``x`` onto an L2 ball.
+
+    The ball is :math:`\{w: \lVert w\rVert_2 \le k\}` with ``radius`` :math:`k`:
 
     .. math::
 
@@ -60,11 +69,13 @@ def project_l2_ball(x: torch.Tensor, radius: float) -> torch.Tensor:
     return x * _l2_scale(torch.linalg.vector_norm(x), k)
 
 
-def project_l2_ball_(params: Iterable[torch.Tensor] | torch.Tensor, radius: float) -> None:
-    """In-place :func:`project_l2_ball` of each tensor in ``params`` (each its own ball).
+def project_l2_ball_(
+    params: Iterable[torch.Tensor] | torch.Tensor, radius: float
+) -> None:
+    """In-place :func:`project_l2_ball` of each tensor (each its own ball).
 
-    Use it after an optimizer step, e.g.
-    ``fit(..., after_step=lambda m: project_l2_ball_(weight_parameters(m), radius=3.0))``.
+    Use it after an optimizer step, e.g. ``fit(..., after_step=lambda m:
+    project_l2_ball_(weight_parameters(m), radius=3.0))``.
     """
     k = _radius("project_l2_ball_", radius)
     params = [params] if isinstance(params, torch.Tensor) else list(params)
@@ -75,19 +86,21 @@ def project_l2_ball_(params: Iterable[torch.Tensor] | torch.Tensor, radius: floa
 
 
 def max_norm(weight: torch.Tensor, radius: float) -> torch.Tensor:
-    r"""Project every row of a weight matrix onto the L2 ball of radius ``radius``.
+    r"""Project every row of a weight matrix onto the L2 ball ``radius``.
 
-    Row :math:`i` of a ``torch.nn.Linear`` weight (shape ``(out, in)``) holds the
-    incoming weights :math:`w_i` of output unit :math:`i`; the max-norm constraint
-    :math:`\lVert w_i\rVert_2 \le c` for every unit is enforced by
+    Row :math:`i` of a ``torch.nn.Linear`` weight (shape ``(out, in)``) holds
+    the incoming weights :math:`w_i` of output unit :math:`i`; the max-norm
+    constraint :math:`\lVert w_i\rVert_2 \le c` for every unit is enforced by
 
     .. math::
 
-        w_i \leftarrow w_i \cdot \min\Bigl(1, \frac{c}{\lVert w_i\rVert_2}\Bigr).
+        w_i \leftarrow w_i \cdot
+        \min\Bigl(1, \frac{c}{\lVert w_i\rVert_2}\Bigr).
 
     This is the projection onto the product of the per-row balls, the same as
-    ``torch.renorm(weight, p=2, dim=0, maxnorm=c)`` up to that function's 1e-7
-    guard. (Books that store the matrix as ``(in, out)`` speak of *columns*.)
+    ``torch.renorm(weight, p=2, dim=0, maxnorm=c)`` up to that function's
+    1e-7 guard. (Books that store the matrix as ``(in, out)`` speak of
+    *columns*.)
     For higher-dimensional kernels, e.g. ``Conv2d`` ``(out, in, kh, kw)``, each
     output unit's whole slice is one row.
     """
@@ -95,19 +108,23 @@ def max_norm(weight: torch.Tensor, radius: float) -> torch.Tensor:
     c = _radius("max_norm", radius)
     if weight.ndim < 2:
         raise ValueError(
-            f"max_norm: 'weight' must have at least 2 dimensions (out, in, ...); "
-            f"got shape {tuple(weight.shape)}."
+            "max_norm: 'weight' must have at least 2 dimensions "
+            f"(out, in, ...); got shape {tuple(weight.shape)}."
         )
     # (out, 1, ...) norms of the incoming weights of each unit
-    norms = torch.linalg.vector_norm(weight, dim=tuple(range(1, weight.ndim)), keepdim=True)
+    norms = torch.linalg.vector_norm(
+        weight, dim=tuple(range(1, weight.ndim)), keepdim=True
+    )
     return weight * _l2_scale(norms, c)
 
 
-def max_norm_(params: Iterable[torch.Tensor] | torch.Tensor, radius: float) -> None:
+def max_norm_(
+    params: Iterable[torch.Tensor] | torch.Tensor, radius: float
+) -> None:
     """In-place :func:`max_norm` on each weight matrix in ``params``.
 
-    Use it after an optimizer step, e.g.
-    ``fit(..., after_step=lambda m: max_norm_(weight_parameters(m), radius=2.0))``.
+    Use it after an optimizer step, e.g. ``fit(..., after_step=lambda m:
+    max_norm_(weight_parameters(m), radius=2.0))``.
     Biases are not part of a unit's incoming weight vector: pass only weights.
     """
     c = _radius("max_norm_", radius)
@@ -145,7 +162,9 @@ def projected_gradient_descent(
         )
     _tensor("projected_gradient_descent", "x0", x0)
     k = _radius("projected_gradient_descent", radius)
-    lr = check_in_range("projected_gradient_descent", "lr", lr, low=0.0, low_inclusive=False)
+    lr = check_in_range(
+        "projected_gradient_descent", "lr", lr, low=0.0, low_inclusive=False
+    )
     steps = check_int("projected_gradient_descent", "steps", steps, low=0)
     w = project_l2_ball(x0.detach(), k)
     path = [w]
@@ -157,7 +176,9 @@ def projected_gradient_descent(
 
 
 def l2_ball_multiplier(w: torch.Tensor, grad: torch.Tensor) -> float:
-    r"""The Lagrange multiplier of :math:`\tfrac12\lVert w\rVert^2 \le \tfrac12 k^2` at ``w``.
+    r"""The Lagrange multiplier of the L2-ball constraint at ``w``.
+
+    The constraint is :math:`\tfrac12\lVert w\rVert^2 \le \tfrac12 k^2`.
 
     At a solution on the sphere the KKT condition
     :math:`\nabla J(w) + \lambda w = 0` holds, so
@@ -166,7 +187,8 @@ def l2_ball_multiplier(w: torch.Tensor, grad: torch.Tensor) -> float:
 
         \lambda = -\frac{\langle \nabla J(w),\, w\rangle}{\lVert w\rVert_2^2},
 
-    and ``w`` also minimizes the penalized :math:`J + \tfrac{\lambda}{2}\lVert w\rVert^2`.
+    and ``w`` also minimizes the penalized
+    :math:`J + \tfrac{\lambda}{2}\lVert w\rVert^2`.
     (Inside the ball, where the constraint is inactive, :math:`\lambda = 0`.)
     """
     _tensor("l2_ball_multiplier", "w", w)
@@ -178,6 +200,8 @@ def l2_ball_multiplier(w: torch.Tensor, grad: torch.Tensor) -> float:
         )
     norm2 = w.pow(2).sum()
     if norm2 == 0:
-        raise ValueError("l2_ball_multiplier: 'w' must be nonzero; got the zero tensor.")
+        raise ValueError(
+            "l2_ball_multiplier: 'w' must be nonzero; got the zero tensor."
+        )
     # lambda = -<grad, w> / ||w||^2
     return (-(grad * w).sum() / norm2).item()

@@ -1,4 +1,4 @@
-r"""Parameter norm penalties: L2 and L1 on weights (never biases), soft-thresholding.
+r"""Norm penalties: L2 and L1 on weights (never biases), soft-thresholding.
 
 Book: Part I, chapter 1, "Parameter norm penalties".
 
@@ -11,8 +11,9 @@ The book writes a penalized objective as
     \qquad \Omega_1(w) = \lVert w\rVert_1 ,
 
 so that :math:`\nabla_w \lambda\Omega_2 = \lambda w`, exactly the term that
-``torch.optim.SGD(weight_decay=λ)`` adds to the gradient. The lecture notes write
-:math:`\lambda w^\top w` instead (no ½): their λ is half of PyTorch's ``weight_decay``.
+``torch.optim.SGD(weight_decay=λ)`` adds to the gradient. The lecture notes
+write :math:`\lambda w^\top w` instead (no ½): their λ is half of PyTorch's
+``weight_decay``.
 """
 
 from __future__ import annotations
@@ -39,13 +40,16 @@ __all__ = [
 def weight_parameters(model: nn.Module) -> list[nn.Parameter]:
     """The parameters a norm penalty acts on: weight matrices and kernels.
 
-    A parameter counts as a weight when its name ends in ``weight`` and it has at
-    least two dimensions (``Linear``, ``Conv*``, ``Bilinear``, ``Embedding``).
+    A parameter counts as a weight when its name ends in ``weight`` and it has
+    at least two dimensions (``Linear``, ``Conv*``, ``Bilinear``,
+    ``Embedding``).
     Biases and the one-dimensional scales of normalization layers are left out:
     they hold few numbers, each fitted from many examples, and shrinking them
     towards zero constrains the model without reducing its variance.
     """
-    check_type("weight_parameters", "model", model, nn.Module, "a torch.nn.Module")
+    check_type(
+        "weight_parameters", "model", model, nn.Module, "a torch.nn.Module"
+    )
     return [
         p
         for name, p in model.named_parameters()
@@ -54,7 +58,7 @@ def weight_parameters(model: nn.Module) -> list[nn.Parameter]:
 
 
 def weight_decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Optimizer parameter groups: ``weight_decay`` on weights, none on the rest.
+    """Optimizer parameter groups: ``weight_decay`` on weights, 0 on the rest.
 
     Pass the result to any ``torch.optim`` optimizer, e.g.
     ``torch.optim.AdamW(weight_decay_groups(model, 1e-2), lr=1e-3)``.
@@ -79,7 +83,11 @@ def _tensors(where: str, params: Iterable[torch.Tensor]) -> list[torch.Tensor]:
 
 
 def l2_penalty(params: Iterable[torch.Tensor], lam: float) -> torch.Tensor:
-    r""":math:`\lambda\,\Omega_2(w) = \tfrac{\lambda}{2}\sum_j \lVert w_j\rVert_2^2`.
+    r"""The L2 penalty on a list of tensors.
+
+    .. math::
+
+        \lambda\,\Omega_2(w) = \tfrac{\lambda}{2}\sum_j \lVert w_j\rVert_2^2 .
 
     Its gradient with respect to each ``w`` is ``lam * w``, the term that
     ``torch.optim.SGD(weight_decay=lam)`` adds. To reproduce the notes'
@@ -96,9 +104,9 @@ def l2_penalty(params: Iterable[torch.Tensor], lam: float) -> torch.Tensor:
 def l1_penalty(params: Iterable[torch.Tensor], lam: float) -> torch.Tensor:
     r""":math:`\lambda\,\Omega_1(w) = \lambda \sum_j \lVert w_j\rVert_1`.
 
-    Autograd gives the subgradient ``lam * sign(w)`` (0 at ``w = 0``). Gradient
-    steps on this penalty make weights oscillate around zero but hardly ever land
-    on it; use :func:`l1_proximal_step_` for exact zeros.
+    Autograd gives the subgradient ``lam * sign(w)`` (0 at ``w = 0``).
+    Gradient steps on this penalty make weights oscillate around zero but
+    hardly ever land on it; use :func:`l1_proximal_step_` for exact zeros.
     """
     lam = check_in_range("l1_penalty", "lam", lam, low=0.0)
     params = _tensors("l1_penalty", params)
@@ -134,7 +142,9 @@ def soft_threshold_(x: torch.Tensor, threshold: float) -> torch.Tensor:
     return x
 
 
-def l1_proximal_step_(params: Iterable[torch.Tensor], *, lr: float, lam: float) -> None:
+def l1_proximal_step_(
+    params: Iterable[torch.Tensor], *, lr: float, lam: float
+) -> None:
     r"""Proximal step for :math:`\lambda\lVert w\rVert_1` after a gradient step.
 
     Call it right after ``optimizer.step()`` of plain SGD with learning rate
@@ -154,15 +164,29 @@ def l1_proximal_step_(params: Iterable[torch.Tensor], *, lr: float, lam: float) 
 def decoupled_weight_decay_(
     params: Iterable[torch.Tensor], *, lr: float, weight_decay: float
 ) -> None:
-    r"""Shrink weights directly, outside the gradient: :math:`w \leftarrow (1 - \eta\lambda)\,w`.
+    r"""Shrink weights directly, outside the gradient.
+
+    .. math::
+
+        w \leftarrow (1 - \eta\lambda)\,w
 
     Applied before an optimizer's step, this is the decoupled weight decay of
-    Loshchilov & Hutter (2019), as ``torch.optim.AdamW`` does it. With plain SGD
-    it gives the same iterates as the coupled L2 penalty; with Adam it does not,
-    because Adam rescales the penalty's gradient but not this shrinkage.
+    Loshchilov & Hutter (2019), as ``torch.optim.AdamW`` does it. With plain
+    SGD it gives the same iterates as the coupled L2 penalty; with Adam it does
+    not, because Adam rescales the penalty's gradient but not this shrinkage.
+    With SGD and momentum :math:`\gamma`, coupled L2 with :math:`\lambda`
+    has the same fixed points as this decay with :math:`\lambda/(1-\gamma)`.
+
+    Differences from the paper: the paper's decay rate is not multiplied by
+    the learning rate (its step subtracts :math:`\eta_t\lambda w` with a
+    schedule multiplier :math:`\eta_t`); here, as in PyTorch, the shrink per
+    step is ``lr * weight_decay``, so the paper's
+    :math:`\lambda = \text{lr}\cdot\text{weight\_decay}`.
     """
     lr = check_in_range("decoupled_weight_decay_", "lr", lr, low=0.0)
-    wd = check_in_range("decoupled_weight_decay_", "weight_decay", weight_decay, low=0.0)
+    wd = check_in_range(
+        "decoupled_weight_decay_", "weight_decay", weight_decay, low=0.0
+    )
     with torch.no_grad():
         for p in _tensors("decoupled_weight_decay_", params):
             # w <- (1 - lr * lambda) w

@@ -1,15 +1,15 @@
-r"""Regularization of under-constrained problems: ridge, the pseudo-inverse, separable logistic.
+r"""Under-constrained problems: ridge, the pseudo-inverse, separable logistic.
 
 Book: Part I, chapter 3, "Regularization and under-constrained problems".
 
-Least squares needs :math:`X^\top X` to be invertible, which fails as soon as the
-features are linearly dependent (more features than examples, duplicated or
-constant columns). Ridge regression replaces it by :math:`X^\top X + \alpha I`,
-invertible for every :math:`\alpha > 0`; as :math:`\alpha \to 0^+` its solution
-tends to the minimum-norm solution :math:`X^+ y` given by the Moore–Penrose
-pseudo-inverse. Logistic regression on linearly separable data has no minimizer
-at all: gradient descent drives :math:`\lVert w\rVert` to infinity unless an
-:math:`L^2` penalty is added.
+Least squares needs :math:`X^\top X` to be invertible, which fails as soon as
+the features are linearly dependent (more features than examples, duplicated
+or constant columns). Ridge regression replaces it by
+:math:`X^\top X + \alpha I`, invertible for every :math:`\alpha > 0`; as
+:math:`\alpha \to 0^+` its solution tends to the minimum-norm solution
+:math:`X^+ y` given by the Moore–Penrose pseudo-inverse. Logistic regression
+on linearly separable data has no minimizer at all: gradient descent drives
+:math:`\lVert w\rVert` to infinity unless an :math:`L^2` penalty is added.
 """
 
 from __future__ import annotations
@@ -40,7 +40,12 @@ def _check_y(where: str, x, y, *, binary: bool) -> None:
     check_type(where, "y", y, torch.Tensor, "a torch.Tensor")
     if y.ndim not in ((1,) if binary else (1, 2)) or y.shape[0] != x.shape[0]:
         shape = "(n,)" if binary else "(n,) or (n, k)"
-        _fail(where, "y", f"of shape {shape} with n = {x.shape[0]}", tuple(y.shape))
+        _fail(
+            where,
+            "y",
+            f"of shape {shape} with n = {x.shape[0]}",
+            tuple(y.shape),
+        )
     if binary and not bool(((y == 0) | (y == 1)).all()):
         _fail(where, "y", "labels in {0, 1}", sorted(set(y.tolist()))[:5])
 
@@ -58,8 +63,9 @@ def ridge(x: torch.Tensor, y: torch.Tensor, *, alpha: float) -> torch.Tensor:
         w_\alpha = (X^\top X + \alpha I)^{-1} X^\top y ,
 
     computed by solving the linear system (never forming the inverse). For
-    :math:`\alpha > 0` the matrix is positive definite: its eigenvalues are those
-    of :math:`X^\top X` plus :math:`\alpha`, so at least :math:`\alpha`.
+    :math:`\alpha > 0` the matrix is positive definite: its eigenvalues are
+    those of :math:`X^\top X` plus :math:`\alpha`, so at least
+    :math:`\alpha`.
     ``y`` of shape ``(n, k)`` fits ``k`` targets at once. No intercept: centre
     the data or append a column of ones (which is then penalized too).
     """
@@ -67,12 +73,13 @@ def ridge(x: torch.Tensor, y: torch.Tensor, *, alpha: float) -> torch.Tensor:
     _check_y("ridge", x, y, binary=False)
     a = _alpha("ridge", alpha)
     p = x.shape[1]
-    gram = x.T @ x + a * torch.eye(p, dtype=x.dtype)  # (p, p), eigenvalues >= alpha
+    # (p, p), eigenvalues >= alpha
+    gram = x.T @ x + a * torch.eye(p, dtype=x.dtype)
     return torch.linalg.solve(gram, x.T @ y.to(x.dtype))
 
 
 def regularized_pinv(x: torch.Tensor, *, alpha: float) -> torch.Tensor:
-    r"""The matrix :math:`(X^\top X + \alpha I)^{-1} X^\top` of shape ``(p, n)``.
+    r"""The matrix :math:`(X^\top X + \alpha I)^{-1} X^\top`, shape ``(p, n)``.
 
     .. math::
 
@@ -99,8 +106,12 @@ def _check_logistic(where: str, w, x, y, l2) -> float:
     return check_in_range(where, "l2", l2, low=0.0)
 
 
-def logistic_loss(w: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *, l2: float = 0.0):
-    r"""Mean logistic loss plus an optional :math:`L^2` penalty, labels :math:`y_i \in \{0,1\}`:
+def logistic_loss(
+    w: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *, l2: float = 0.0
+):
+    r"""Mean logistic loss plus an optional :math:`L^2` penalty.
+
+    Labels :math:`y_i \in \{0, 1\}`:
 
     .. math::
 
@@ -118,7 +129,9 @@ def _loss(w, x, y, lam):
     return F.softplus(-s * (x @ w)).mean() + 0.5 * lam * w.pow(2).sum()
 
 
-def logistic_grad(w: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *, l2: float = 0.0):
+def logistic_grad(
+    w: torch.Tensor, x: torch.Tensor, y: torch.Tensor, *, l2: float = 0.0
+):
     r"""Gradient of :func:`logistic_loss`:
 
     .. math::
@@ -144,16 +157,16 @@ def train_logistic(
     log_every: int = 1,
     w0: torch.Tensor | None = None,
 ) -> dict:
-    r"""Full-batch gradient descent on :func:`logistic_loss` from ``w0`` (default 0).
+    r"""Full-batch gradient descent on :func:`logistic_loss` from ``w0``.
 
     .. math::  w_{t+1} = w_t - \eta\,\nabla J(w_t)
 
-    Returns ``{"w": final weights, "step": [...], "norm": [...], "loss": [...],
-    "objective": [...]}``, logged at step 0 and every ``log_every`` steps;
-    ``loss`` is the data term, ``objective`` includes the penalty. Passing a
-    previous run's ``"w"`` as ``w0`` continues that run (steps count from 0 again).
-    On separable
-    data with ``l2 = 0`` the norm grows like :math:`\log t` (Soudry et al., 2018).
+    ``w0`` defaults to zeros. Returns ``{"w": final weights, "step": [...],
+    "norm": [...], "loss": [...], "objective": [...]}``, logged at step 0 and
+    every ``log_every`` steps; ``loss`` is the data term, ``objective``
+    includes the penalty. Passing a previous run's ``"w"`` as ``w0`` continues
+    that run (steps count from 0 again). On separable data with ``l2 = 0`` the
+    norm grows like :math:`\log t` (Soudry et al., 2018).
     """
     where = "train_logistic"
     _check_x(where, x)
@@ -177,7 +190,9 @@ def train_logistic(
             history["step"].append(t)
             history["norm"].append(w.norm().item())
             history["loss"].append(loss)
-            history["objective"].append(loss + 0.5 * lam * w.pow(2).sum().item())
+            history["objective"].append(
+                loss + 0.5 * lam * w.pow(2).sum().item()
+            )
         if t < steps:
             w = w - lr * _grad(w, x, y, lam)
     history["w"] = w
