@@ -43,14 +43,20 @@ def test_reproducible_seed_dependent_and_input_untouched(name):
 
 def test_shuffle_and_swap_are_permutations():
     for seed in range(20):
-        assert Counter(word_shuffle(SENTENCE, generator=_gen(seed))) == Counter(SENTENCE)
-        assert Counter(random_swap(SENTENCE, n=3, generator=_gen(seed))) == Counter(SENTENCE)
+        assert Counter(word_shuffle(SENTENCE, generator=_gen(seed))) == Counter(
+            SENTENCE
+        )
+        assert Counter(
+            random_swap(SENTENCE, n=3, generator=_gen(seed))
+        ) == Counter(SENTENCE)
     assert random_swap(SENTENCE, n=0) == SENTENCE
 
 
 def test_shuffle_is_uniform_over_permutations_of_three_words():
     g = _gen()
-    counts = Counter(tuple(word_shuffle(["a", "b", "c"], generator=g)) for _ in range(3000))
+    counts = Counter(
+        tuple(word_shuffle(["a", "b", "c"], generator=g)) for _ in range(3000)
+    )
     assert len(counts) == 6 and min(counts.values()) > 400
 
 
@@ -59,16 +65,20 @@ def test_synonym_replacement_keeps_length_and_uses_the_table():
         out = synonym_replacement(SENTENCE, n=2, generator=_gen(seed))
         assert len(out) == len(SENTENCE)
         changed = [(a, b) for a, b in zip(SENTENCE, out) if a != b]
-        assert len(changed) == 2  # the table never lists a word as its own synonym
+        # the table never lists a word as its own synonym
+        assert len(changed) == 2
         for old, new in changed:
             assert new in SYNONYMS[old]
-    # n larger than the words with synonyms (quick, jumps, lazy, dog): all four replaced
+    # n larger than the words with synonyms (quick, jumps, lazy, dog):
+    # all four replaced
     out = synonym_replacement(SENTENCE, n=10, generator=_gen())
     assert sum(a != b for a, b in zip(SENTENCE, out)) == 4
 
 
 def test_custom_table_and_case_insensitive_lookup():
-    out = synonym_replacement(["Big", "cat"], n=1, synonyms={"big": ("large",)}, generator=_gen())
+    out = synonym_replacement(
+        ["Big", "cat"], n=1, synonyms={"big": ("large",)}, generator=_gen()
+    )
     assert out == ["large", "cat"]
     assert synonym_replacement(NO_SYNONYMS, n=3) == NO_SYNONYMS
 
@@ -83,7 +93,9 @@ def test_random_insertion_adds_n_synonyms_of_sentence_words():
         allowed = {s for w in SENTENCE for s in SYNONYMS.get(w, ())}
         allowed |= {s2 for s in allowed for s2 in SYNONYMS.get(s, ())}
         assert set(extra) <= allowed
-    assert random_insertion(NO_SYNONYMS, n=3) == NO_SYNONYMS  # nothing to insert
+    assert (
+        random_insertion(NO_SYNONYMS, n=3) == NO_SYNONYMS
+    )  # nothing to insert
 
 
 def test_random_deletion_counts():
@@ -100,20 +112,48 @@ def test_random_deletion_counts():
 
 
 BAD_CALLS = [
-    (lambda: word_shuffle([]), ValueError,
-     r"word_shuffle: 'words' must be a non-empty list of str \(an empty sentence"),
-    (lambda: word_shuffle("a sentence"), TypeError, r"'words' must be a non-empty list of str"),
-    (lambda: random_swap(["a", 3]), TypeError, r"random_swap: 'words\[1\]' must be a str"),
+    (
+        lambda: word_shuffle([]),
+        ValueError,
+        r"word_shuffle: 'words' must be a non-empty list of str "
+        r"\(an empty sentence",
+    ),
+    (
+        lambda: word_shuffle("a sentence"),
+        TypeError,
+        r"'words' must be a non-empty list of str",
+    ),
+    (
+        lambda: random_swap(["a", 3]),
+        TypeError,
+        r"random_swap: 'words\[1\]' must be a str",
+    ),
     (lambda: random_swap(["a"], n=-1), ValueError, r"'n' must be >= 0; got -1"),
-    (lambda: synonym_replacement(["a"], n=1.5), TypeError, r"'n' must be an int"),
-    (lambda: synonym_replacement(["a"], synonyms=[("a", "b")]), TypeError,
-     r"'synonyms' must be a dict"),
-    (lambda: random_insertion([], n=1), ValueError,
-     r"random_insertion: 'words' must be a non-empty"),
-    (lambda: random_deletion(["a"], p=1.2), ValueError,
-     r"random_deletion: 'p' must be in \[0, 1\]; got 1.2"),
-    (lambda: random_deletion(["a"], p=0.1, generator="seed"), TypeError,
-     r"'generator' must be a torch.Generator or None"),
+    (
+        lambda: synonym_replacement(["a"], n=1.5),
+        TypeError,
+        r"'n' must be an int",
+    ),
+    (
+        lambda: synonym_replacement(["a"], synonyms=[("a", "b")]),
+        TypeError,
+        r"'synonyms' must be a dict",
+    ),
+    (
+        lambda: random_insertion([], n=1),
+        ValueError,
+        r"random_insertion: 'words' must be a non-empty",
+    ),
+    (
+        lambda: random_deletion(["a"], p=1.2),
+        ValueError,
+        r"random_deletion: 'p' must be in \[0, 1\]; got 1.2",
+    ),
+    (
+        lambda: random_deletion(["a"], p=0.1, generator="seed"),
+        TypeError,
+        r"'generator' must be a torch.Generator or None",
+    ),
 ]
 
 

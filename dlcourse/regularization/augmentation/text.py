@@ -17,7 +17,13 @@ from __future__ import annotations
 
 import torch
 
-from dlcourse._validation import _fail, check_generator, check_in_range, check_int, check_type
+from dlcourse._validation import (
+    _fail,
+    check_generator,
+    check_in_range,
+    check_int,
+    check_type,
+)
 
 __all__ = [
     "SYNONYMS",
@@ -66,8 +72,12 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 def _check_words(where: str, words) -> list[str]:
     check_type(where, "words", words, (list, tuple), "a non-empty list of str")
     if not words:
-        _fail(where, "words", "a non-empty list of str (an empty sentence cannot be augmented)",
-              list(words))
+        _fail(
+            where,
+            "words",
+            "a non-empty list of str (an empty sentence cannot be augmented)",
+            list(words),
+        )
     for i, w in enumerate(words):
         check_type(where, f"words[{i}]", w, str, "a str")
     return list(words)
@@ -77,7 +87,13 @@ def _check_common(where, words, generator, synonyms=None):
     words = _check_words(where, words)
     check_generator(where, generator)
     if synonyms is not None:
-        check_type(where, "synonyms", synonyms, dict, "a dict from word to a sequence of words")
+        check_type(
+            where,
+            "synonyms",
+            synonyms,
+            dict,
+            "a dict from word to a sequence of words",
+        )
     return words
 
 
@@ -86,14 +102,27 @@ def _randint(high: int, generator) -> int:
     return int(torch.randint(0, high, (), generator=generator))
 
 
-def word_shuffle(words, *, generator: torch.Generator | None = None) -> list[str]:
-    """A uniformly random permutation of the words (the notes' "word shuffling")."""
+def word_shuffle(
+    words, *, generator: torch.Generator | None = None
+) -> list[str]:
+    """A uniformly random permutation of the words.
+
+    The notes call it "word shuffling".
+    """
     words = _check_common("word_shuffle", words, generator)
-    return [words[i] for i in torch.randperm(len(words), generator=generator).tolist()]
+    return [
+        words[i]
+        for i in torch.randperm(len(words), generator=generator).tolist()
+    ]
 
 
-def random_swap(words, *, n: int = 1, generator: torch.Generator | None = None) -> list[str]:
-    """EDA's random swap: ``n`` times, exchange the words at two random positions."""
+def random_swap(
+    words, *, n: int = 1, generator: torch.Generator | None = None
+) -> list[str]:
+    """EDA's random swap: ``n`` times, exchange the words at two positions.
+
+    The two positions of each swap are drawn uniformly.
+    """
     where = "random_swap"
     words = _check_common(where, words, generator)
     check_int(where, "n", n, low=0)
@@ -103,13 +132,19 @@ def random_swap(words, *, n: int = 1, generator: torch.Generator | None = None) 
     return words
 
 
-def synonym_replacement(words, *, n: int = 1, synonyms: dict | None = None,
-                        generator: torch.Generator | None = None) -> list[str]:
+def synonym_replacement(
+    words,
+    *,
+    n: int = 1,
+    synonyms: dict | None = None,
+    generator: torch.Generator | None = None,
+) -> list[str]:
     """EDA's synonym replacement: replace ``n`` random words that have synonyms.
 
-    The words are distinct positions chosen uniformly among those whose lower-case
-    form is in the table; each gets a synonym chosen uniformly. If fewer than ``n``
-    words have synonyms, all of them are replaced. The length is unchanged.
+    The words are distinct positions chosen uniformly among those whose
+    lower-case form is in the table; each gets a synonym chosen uniformly. If
+    fewer than ``n`` words have synonyms, all of them are replaced. The length
+    is unchanged.
     """
     where = "synonym_replacement"
     words = _check_common(where, words, generator, synonyms)
@@ -124,8 +159,13 @@ def synonym_replacement(words, *, n: int = 1, synonyms: dict | None = None,
     return words
 
 
-def random_insertion(words, *, n: int = 1, synonyms: dict | None = None,
-                     generator: torch.Generator | None = None) -> list[str]:
+def random_insertion(
+    words,
+    *,
+    n: int = 1,
+    synonyms: dict | None = None,
+    generator: torch.Generator | None = None,
+) -> list[str]:
     """EDA's random insertion: ``n`` times, insert a synonym of a random word.
 
     Each time, a word of the current sentence that has synonyms is chosen
@@ -141,17 +181,22 @@ def random_insertion(words, *, n: int = 1, synonyms: dict | None = None,
         candidates = [w for w in words if table.get(w.lower())]
         if not candidates:
             break
-        options = table[candidates[_randint(len(candidates), generator)].lower()]
+        options = table[
+            candidates[_randint(len(candidates), generator)].lower()
+        ]
         new_word = options[_randint(len(options), generator)]
         words.insert(_randint(len(words) + 1, generator), new_word)
     return words
 
 
-def random_deletion(words, *, p: float, generator: torch.Generator | None = None) -> list[str]:
-    """EDA's random deletion: drop each word independently with probability ``p``.
+def random_deletion(
+    words, *, p: float, generator: torch.Generator | None = None
+) -> list[str]:
+    """EDA's random deletion: drop each word with probability ``p``.
 
-    If every word is dropped, one word chosen uniformly is kept, so the result is
-    never empty (as in EDA). The expected length is about :math:`(1-p)\\,n`.
+    Words are dropped independently. If every word is dropped, one word chosen
+    uniformly is kept, so the result is never empty (as in EDA). The
+    expected length is about :math:`(1-p)\\,n`.
     """
     where = "random_deletion"
     words = _check_common(where, words, generator)
