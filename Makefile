@@ -34,7 +34,7 @@ test: venv browser vendor
 # Outputs are not compared (nbval's lax mode); every cell must run and every assert hold.
 test-robust: venv
 	DLCOURSE_NUMERICS=native $(BIN)/python -m pytest -o addopts="-ra" -p no:cacheprovider \
-	  --nbval-lax --nbval-current-env --nbval-cell-timeout=600 book
+	  --nbval-lax --nbval-current-env --nbval-cell-timeout=300 book
 
 # Proof that canonical numerics do not depend on the instruction set: the notebooks'
 # stored outputs compared with MKL capped at SSE4.2 and oneDNN at SSE4.1 (torch's kernels
@@ -50,7 +50,7 @@ benchmark: venv vendor
 # and widget state (what nbval compares and the book renders), under canonical numerics.
 notebooks: venv
 	for nb in $(or $(NB),book/regularization/*.ipynb book/optimization/*.ipynb); do \
-	  $(CANONICAL) $(BIN)/jupyter execute --inplace $$nb || exit 1; done
+	  $(CANONICAL) $(BIN)/jupyter execute --inplace --timeout=300 $$nb || exit 1; done
 
 # ruff: formatting and lint of dlcourse/, tests/, scripts/ and the notebooks (CI fails on any).
 lint: venv
