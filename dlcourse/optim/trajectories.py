@@ -21,28 +21,40 @@ __all__ = ["optimizer_path", "sgd_path", "notes_momentum_path"]
 
 
 def _start(where: str, objective, x0) -> torch.Tensor:
-    check_type(where, "objective", objective, Objective, "a dlcourse.objectives.Objective")
+    check_type(
+        where,
+        "objective",
+        objective,
+        Objective,
+        "a dlcourse.objectives.Objective",
+    )
     x0 = torch.as_tensor(x0, dtype=torch.float64)
     if x0.shape != (2,):
         _fail(where, "x0", "a point of shape (2,)", tuple(x0.shape))
     return x0.clone()
 
 
-def optimizer_path(objective: Objective, x0, make_optimizer: Callable, *,
-                   steps: int) -> torch.Tensor:
-    r"""Run any ``torch.optim`` optimizer on ``objective`` from ``x0`` (float64).
+def optimizer_path(
+    objective: Objective, x0, make_optimizer: Callable, *, steps: int
+) -> torch.Tensor:
+    r"""Run a ``torch.optim`` optimizer on ``objective`` from ``x0`` (float64).
 
     ``make_optimizer([theta])`` builds the optimizer for the single parameter
-    :math:`\theta \in \mathbb{R}^2`; each step sets ``theta.grad`` to the closed-form
-    gradient :math:`\nabla f(\theta)` and calls ``step()``.
+    :math:`\theta \in \mathbb{R}^2`; each step sets ``theta.grad`` to the
+    closed-form gradient :math:`\nabla f(\theta)` and calls ``step()``.
 
     Returns the path, shape ``(steps + 1, 2)``.
     """
     theta = _start("optimizer_path", objective, x0).requires_grad_()
     check_int("optimizer_path", "steps", steps, low=0)
     optimizer = make_optimizer([theta])
-    check_type("optimizer_path", "make_optimizer(...)", optimizer, torch.optim.Optimizer,
-               "a torch.optim.Optimizer")
+    check_type(
+        "optimizer_path",
+        "make_optimizer(...)",
+        optimizer,
+        torch.optim.Optimizer,
+        "a torch.optim.Optimizer",
+    )
     path = [theta.detach().clone()]
     for _ in range(steps):
         theta.grad = objective.grad(theta.detach())
@@ -51,20 +63,43 @@ def optimizer_path(objective: Objective, x0, make_optimizer: Callable, *,
     return torch.stack(path)  # (steps + 1, 2)
 
 
-def sgd_path(objective: Objective, x0, *, lr: float, momentum: float = 0.0,
-             nesterov: bool = False, steps: int) -> torch.Tensor:
-    """:func:`optimizer_path` with :class:`dlcourse.optim.sgd.SGD` (full gradients)."""
-    return optimizer_path(objective, x0, lambda p: SGD(p, lr=lr, momentum=momentum,
-                                                       nesterov=nesterov), steps=steps)
+def sgd_path(
+    objective: Objective,
+    x0,
+    *,
+    lr: float,
+    momentum: float = 0.0,
+    nesterov: bool = False,
+    steps: int,
+) -> torch.Tensor:
+    """:func:`optimizer_path` with :class:`dlcourse.optim.sgd.SGD`.
+
+    Full (noise-free) gradients.
+    """
+    return optimizer_path(
+        objective,
+        x0,
+        lambda p: SGD(p, lr=lr, momentum=momentum, nesterov=nesterov),
+        steps=steps,
+    )
 
 
-def notes_momentum_path(objective: Objective, x0, *, lr: float, momentum: float,
-                        steps: int, nesterov: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def notes_momentum_path(
+    objective: Objective,
+    x0,
+    *,
+    lr: float,
+    momentum: float,
+    steps: int,
+    nesterov: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
     r"""The notes' momentum and Nesterov updates, written literally.
 
     .. math::
 
-        V_t &= \gamma V_{t-1} + \alpha\,\nabla J(\theta_{t-1} - \gamma V_{t-1}\,[\text{Nesterov}]),
+        V_t &= \gamma V_{t-1}
+               + \alpha\,\nabla J(\theta_{t-1}
+                 - \gamma V_{t-1}\,[\text{Nesterov}]),
         \qquad V_0 = 0, \\
         \theta_t &= \theta_{t-1} - V_t .
 
@@ -80,7 +115,9 @@ def notes_momentum_path(objective: Objective, x0, *, lr: float, momentum: float,
     v = torch.zeros(2, dtype=torch.float64)
     thetas, velocities = [theta.clone()], [v.clone()]
     for _ in range(steps):
-        at = theta - gamma * v if nesterov else theta  # where the gradient is taken
+        at = (
+            theta - gamma * v if nesterov else theta
+        )  # where the gradient is taken
         # V_t = gamma V_{t-1} + alpha grad J(at)
         v = gamma * v + lr * objective.grad(at)
         # theta_t = theta_{t-1} - V_t
