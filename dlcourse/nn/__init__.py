@@ -14,6 +14,7 @@ from dlcourse.nn.init import (
     init_std,
     lecun_normal_,
     scaled_normal_,
+    signal_propagation,
     zeros_,
 )
 from dlcourse.nn.mlp import (
@@ -34,5 +35,6 @@ __all__ = [
     "make_mlp",
     "scaled_normal_",
     "SCHEMES",
+    "signal_propagation",
     "zeros_",
 ]

@@ -42,6 +42,8 @@ from dlcourse.optim.risk import (
 )
 from dlcourse.optim.robbins_monro import (
     noisy_quadratic_sgd,
+    sgd_moments,
+    stationary_variance,
     step_size_schedule,
 )
 from dlcourse.optim.sgd import (
@@ -85,6 +87,8 @@ __all__ = [
     "minibatch_gradient_noise",
     "minibatch_noise_std",
     "noisy_quadratic_sgd",
+    "sgd_moments",
+    "stationary_variance",
     "notes_momentum_path",
     "notes_momentum_update_",
     "optimizer_path",
