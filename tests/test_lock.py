@@ -7,6 +7,7 @@ virtualenv holds.
 import importlib.metadata
 import re
 import sys
+import sysconfig
 from pathlib import Path
 
 from packaging.requirements import Requirement
@@ -66,9 +67,14 @@ def test_torch_is_the_cpu_build():
 
 def test_virtualenv_holds_exactly_the_lock():
     locked = _locked()
+    # Only what is installed in site-packages: setuptools puts its vendored
+    # copies (jaraco, more-itertools, ...) on sys.path once it is imported.
+    paths = sorted(
+        {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
+    )
     installed = {
         canonicalize_name(d.metadata["Name"]): d.version
-        for d in importlib.metadata.distributions()
+        for d in importlib.metadata.distributions(path=paths)
     }
     extra = sorted(set(installed) - set(locked) - NOT_LOCKED)
     missing = sorted(set(locked) - set(installed))
