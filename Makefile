@@ -78,7 +78,8 @@ $(STAMP): requirements.lock pyproject.toml
 lock: venv
 	$(BIN)/python scripts/lock.py
 
-# Copy MathJax, require.js and the widget manager into _vendor/ so pages work offline.
+# Copy MathJax, require.js and the widget manager into _vendor/book/ so pages work offline,
+# and axe-core (the browser test's accessibility check) into _vendor/tools/.
 vendor: venv
 	$(BIN)/python scripts/vendor_assets.py
 

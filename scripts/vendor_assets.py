@@ -7,11 +7,16 @@ with; no host is hard-coded here). Every tarball is checked against the sha512
 ``integrity`` pinned below before anything is extracted. Only the files the
 pages load are kept:
 
-    _vendor/mathjax/es5/tex-mml-chtml.js
+    _vendor/book/mathjax/es5/tex-mml-chtml.js
         (+ the es5 folders MathJax loads lazily)
-    _vendor/require.js
-    _vendor/html-manager/embed-amd.js
+    _vendor/book/require.js
+    _vendor/book/html-manager/embed-amd.js
         (+ the font files its CSS asks for)
+    _vendor/tools/axe-core/axe.min.js
+        (the accessibility checker the browser test runs on every page)
+
+``_vendor/book/`` is the book's static folder (copied into the HTML output);
+``_vendor/tools/`` is only for the tests and is not published.
 
 Idempotent: a stamp file records the pins, this script's hash and a digest of
 the extracted tree; when all match nothing is done, otherwise ``_vendor/`` is
@@ -45,24 +50,30 @@ MATHJAX_ENTRY = "tex-mml-chtml.js"
 def mathjax_files(name: str) -> str | None:
     """es5/ minus the other combined builds (tex-svg.js, mml-chtml.js, ...)."""
     if name == "LICENSE":
-        return "mathjax/LICENSE"
+        return "book/mathjax/LICENSE"
     if not name.startswith("es5/"):
         return None
     rest = name[len("es5/") :]
     if "/" not in rest and rest != MATHJAX_ENTRY:
         return None
-    return f"mathjax/{name}"
+    return f"book/mathjax/{name}"
 
 
 def requirejs_files(name: str) -> str | None:
-    return "require.js" if name == "require.js" else None
+    return "book/require.js" if name == "require.js" else None
 
 
 def html_manager_files(name: str) -> str | None:
     if name == "dist/embed-amd.js" or (
         name.startswith("dist/") and name.endswith(FONT_SUFFIXES)
     ):
-        return "html-manager/" + name[len("dist/") :]
+        return "book/html-manager/" + name[len("dist/") :]
+    return None
+
+
+def axe_files(name: str) -> str | None:
+    if name in ("axe.min.js", "LICENSE"):
+        return f"tools/axe-core/{name}"
     return None
 
 
@@ -86,6 +97,12 @@ ASSETS = [
         "1.0.15",
         "sha512-5thBIV6ymNgmPVOHvzx+gGy8ZSKmSazhtGw4/c4xJDVzRhG9PTeQsRjF3FUTopvFi//SABeNz1yp47bCrJ3CQA==",
         html_manager_files,
+    ),
+    (
+        "axe-core",
+        "4.14.1",
+        "sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ==",
+        axe_files,
     ),
 ]
 PINS = {

@@ -11,6 +11,15 @@ network (no CDN). Per page:
 * where the source has math, MathJax typeset it (``mjx-container``), and no raw
   TeX delimiters and no MathJax error boxes are left in the visible text;
 * where a notebook stores widget state, the widgets are drawn;
+* every kernel-free slider (``dlcourse.widgets.static_slider``) of the page
+  works: moved with the keyboard and with the pointer, it shows another frame
+  (other pixels), exactly one frame at a time, and its label and
+  ``aria-valuetext`` name the new value; every chapter page has one;
+* axe-core (vendored from npm) finds no serious or critical accessibility
+  violation (colour contrast included, in the light and the dark theme), and
+  no heading out of order; every image of the article has alt
+  text that is a sentence, not a file name;
+* chapter pages have working Binder and Colab launch links to their notebook;
 * a full-page screenshot goes to ``_build/screenshots/<page>.png``.
 
 Run: ``.venv/bin/pytest tests/test_browser.py`` (or, without the nbval options
@@ -42,6 +51,14 @@ except ImportError:
     PlaywrightTimeout = TimeoutError
 
 REPO = Path(__file__).resolve().parents[1]
+AXE = REPO / "_vendor" / "tools" / "axe-core" / "axe.min.js"
+# axe-core impacts that fail a page, and rules that fail it at any impact
+AXE_FAIL_IMPACTS = {"serious", "critical"}
+AXE_FAIL_RULES = {"heading-order", "image-alt", "label"}
+MIN_ALT = 40
+# A chapter's own weight (its HTML with the embedded slider frames, plus the
+# figures it links): under a few MB, so that a page loads on a slow line.
+MAX_PAGE_BYTES = 4_000_000
 SCREENSHOTS = REPO / "_build" / "screenshots"
 PAGE_TIMEOUT_MS = 30_000
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -53,6 +70,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+HIDDEN_OUTPUT = {"remove-output", "remove-cell"}
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
@@ -166,10 +184,35 @@ def displayed_widgets(path: Path) -> int:
     views = [
         output["data"][WIDGET_VIEW].get("model_id")
         for cell in nb["cells"]
+        if not HIDDEN_OUTPUT & set(cell["metadata"].get("tags", []))
         for output in cell.get("outputs", [])
         if WIDGET_VIEW in output.get("data", {})
     ]
     return sum(model_id in state for model_id in views)
+
+
+def static_sliders(path: Path) -> int:
+    """How many kernel-free sliders the page of this source shows."""
+    if path.suffix != ".ipynb":
+        return 0
+    nb = json.loads(path.read_text(encoding="utf8"))
+    return sum(
+        'class="dlc-slider"' in "".join(output["data"]["text/html"])
+        for cell in nb["cells"]
+        if not HIDDEN_OUTPUT & set(cell["metadata"].get("tags", []))
+        for output in cell.get("outputs", [])
+        if "text/html" in output.get("data", {})
+    )
+
+
+def is_chapter(docname: str) -> bool:
+    return docname.startswith(("book/regularization/", "book/optimization/"))
+
+
+def repository() -> tuple[str, str]:
+    config = yaml.safe_load((REPO / "_config.yml").read_text(encoding="utf8"))
+    url = config["repository"]["url"].removeprefix("https://github.com/")
+    return url.strip("/"), config["repository"].get("branch", "main")
 
 
 # --------------------------------------------------------------------- fixtures
@@ -273,7 +316,7 @@ def fail_on(errors: list[str], prefix: str = "") -> None:
 
 
 @pytest.mark.parametrize("docname", toc_pages())
-def test_page_renders_offline(docname, browser, base_url):
+def test_page_renders_offline(docname, browser, base_url, site):
     source = source_of(docname)
     markdown = markdown_text(source)
     problems: list[str] = []
@@ -294,10 +337,13 @@ def test_page_renders_offline(docname, browser, base_url):
     context.set_default_timeout(PAGE_TIMEOUT_MS)
     # No network: anything not served by our 127.0.0.1 server is aborted (and
     # reported).
-    context.route(
-        lambda url: not url.startswith(base_url),
-        lambda route: route.abort("blockedbyclient"),
-    )
+    offsite: list[str] = []
+
+    def block(route):
+        offsite.append(route.request.url)
+        route.abort("blockedbyclient")
+
+    context.route(lambda url: not url.startswith(base_url), block)
     page = context.new_page()
     page.on("pageerror", lambda error: problems.append(f"pageerror: {error}"))
     page.on(
@@ -371,9 +417,47 @@ def test_page_renders_offline(docname, browser, base_url):
         )
         assert not raw, f"raw TeX left in the visible text: {raw}"
 
+        # (f) the kernel-free sliders, moved by keyboard and pointer
+        expected_sliders = static_sliders(source)
+        if is_chapter(docname):
+            assert expected_sliders, "a chapter page without a static slider"
+        sliders = page.locator(".dlc-slider")
+        assert sliders.count() == expected_sliders, (
+            f"{sliders.count()} sliders in the page, "
+            f"{expected_sliders} in the notebook"
+        )
+        for k in range(expected_sliders):
+            check_slider(page, sliders.nth(k), f"slider {k + 1}")
+
+        # (g) accessibility: axe-core in the light and the dark theme (the
+        # page follows the reader's system setting), and alt text that is a
+        # sentence
+        violations = axe_violations(page)
+        assert not violations, "axe-core:\n  " + "\n  ".join(violations)
+        page.emulate_media(color_scheme="dark")
+        page.wait_for_function(
+            "() => document.documentElement.dataset.theme === 'dark'"
+        )
+        violations = axe_violations(page)
+        assert not violations, "axe-core, dark theme:\n  " + "\n  ".join(
+            violations
+        )
+        bad_alts = page.evaluate(BAD_ALTS_JS, MIN_ALT)
+        assert not bad_alts, f"images without a descriptive alt: {bad_alts}"
+
+        weight = page_weight(site, docname)
+        assert weight <= MAX_PAGE_BYTES, (
+            f"the page weighs {weight / 1e6:.1f} MB (HTML and its figures)"
+        )
+
+        # (h) launch buttons of a notebook page
+        if source.suffix == ".ipynb":
+            check_launch_links(page, docname)
+
         # (b) errors, after the page has settled; only the explicit allow-list
-        # passes
+        # passes; and no request left 127.0.0.1
         fail_on(unexpected())
+        assert not offsite, f"requests off 127.0.0.1 (blocked): {offsite}"
     except PlaywrightTimeout as error:
         fail_on(unexpected(), f"{error.message}\n")
         raise
@@ -385,3 +469,130 @@ def test_page_renders_offline(docname, browser, base_url):
             page.screenshot(path=shot, full_page=True)
         context.close()
     assert shot.is_file(), f"no screenshot written to {shot}"
+
+
+# ------------------------------------------------------- sliders, axe, launch
+SLIDER_STATE_JS = """(root) => {
+  // What the slider shows now: its position, the visible frame(s), labels.
+  const input = root.querySelector("input[type=range]");
+  const frames = [...root.querySelectorAll(".dlc-slider-frames img")];
+  const shown = frames.filter(f => f.checkVisibility());
+  const label = root.querySelector("label");
+  return {
+    value: Number(input.value), max: Number(input.max),
+    frames: frames.length, shown: shown.map(f => frames.indexOf(f)),
+    loaded: shown.every(f => f.complete && f.naturalWidth > 0),
+    alt: shown.length ? shown[0].alt : "",
+    output: root.querySelector("output").textContent,
+    valuetext: input.getAttribute("aria-valuetext"),
+    name: label ? label.textContent.trim() : "",
+    labels: JSON.parse(root.dataset.labels),
+  };
+}"""
+
+
+def check_slider(page, root, where: str) -> None:
+    """Move the slider by keyboard, then by pointer; each move must show."""
+    root.scroll_into_view_if_needed()
+    before = root.evaluate(SLIDER_STATE_JS)
+    assert before["frames"] == before["max"] + 1 >= 2, (where, before)
+    assert before["name"], f"{where}: the range input has no label"
+    check_frame(before, where + " as loaded")
+    frames = root.locator(".dlc-slider-frames")
+    moves = []
+    # keyboard: one step with the arrow keys, from the focused control
+    root.locator("input").focus()
+    key = "ArrowRight" if before["value"] < before["max"] else "ArrowLeft"
+    moves.append((f"key {key}", lambda: page.keyboard.press(key)))
+
+    # pointer: a click at the far end of the track (away from where it is)
+    def click_far_end():
+        state = root.evaluate(SLIDER_STATE_JS)
+        box = root.locator("input").bounding_box()
+        x = 4 if state["value"] > state["max"] / 2 else box["width"] - 4
+        root.locator("input").click(position={"x": x, "y": box["height"] / 2})
+
+    moves.append(("pointer click", click_far_end))
+    state = before
+    for name, move in moves:
+        pixels = frames.screenshot()
+        move()
+        after = root.evaluate(SLIDER_STATE_JS)
+        assert after["value"] != state["value"], (
+            f"{where}: {name} did not move it (still at {state['value']})"
+        )
+        check_frame(after, f"{where} after {name}")
+        assert after["shown"] != state["shown"]
+        assert frames.screenshot() != pixels, (
+            f"{where}: {name} moved it but the figure did not change"
+        )
+        state = after
+
+
+def check_frame(state: dict, where: str) -> None:
+    label = state["labels"][state["value"]]
+    assert state["shown"] == [state["value"]], (
+        f"{where}: frames shown {state['shown']}, position {state['value']}"
+    )
+    assert state["loaded"], f"{where}: the frame did not load"
+    assert state["output"] == label == state["valuetext"], (
+        f"{where}: label {state['output']!r} and aria-valuetext "
+        f"{state['valuetext']!r} should both be {label!r}"
+    )
+    assert len(state["alt"]) >= MIN_ALT, f"{where}: alt {state['alt']!r}"
+
+
+def axe_violations(page) -> list[str]:
+    """axe-core's failing violations on the page, one line each."""
+    assert AXE.is_file(), f"{AXE} missing: run scripts/vendor_assets.py"
+    if not page.evaluate("() => !!window.axe"):
+        page.add_script_tag(path=str(AXE))
+    results = page.evaluate(
+        "() => axe.run(document, {resultTypes: ['violations']})"
+    )
+    return [
+        f"{v['impact']} {v['id']}: {v['help']} ("
+        + "; ".join(" ".join(n["target"]) for n in v["nodes"][:3])
+        + ")"
+        for v in results["violations"]
+        if v["impact"] in AXE_FAIL_IMPACTS or v["id"] in AXE_FAIL_RULES
+    ]
+
+
+BAD_ALTS_JS = """(minimum) => [...document.querySelectorAll("article img")]
+  .filter(img => img.checkVisibility())
+  .map(img => img.getAttribute("alt") || "")
+  .filter(alt => alt.length < minimum || /\\.(png|svg|jpe?g)$/.test(alt))"""
+
+
+def check_launch_links(page, docname: str) -> None:
+    repo, branch = repository()
+    notebook = f"{docname}.ipynb"
+    assert (REPO / notebook).is_file()
+    expected = {
+        "Binder": f"https://mybinder.org/v2/gh/{repo}/{branch}"
+        f"?urlpath=lab/tree/{notebook}",
+        "Colab": f"https://colab.research.google.com/github/{repo}/blob/"
+        f"{branch}/{notebook}",
+    }
+    hrefs = page.evaluate(
+        "() => [...document.querySelectorAll('a[href]')].map(a => a.href)"
+    )
+    for name, url in expected.items():
+        assert url in hrefs, f"no {name} launch link {url}"
+
+
+def page_weight(site: Path, docname: str) -> int:
+    """Bytes of the page's HTML and of the figures (_images/) it shows.
+
+    The theme, MathJax and the widget manager are shared by every page (and
+    cached by the browser), so they are not counted.
+    """
+    page = site / f"{docname}.html"
+    text = page.read_text(encoding="utf8")
+    images = {
+        (page.parent / src).resolve()
+        for src in re.findall(r'<img [^>]*src="([^"]+)"', text)
+        if "_images/" in src and not src.startswith(("data:", "http"))
+    }
+    return page.stat().st_size + sum(p.stat().st_size for p in images)
