@@ -129,6 +129,21 @@ _SCRIPT = """(function () {
     input.setAttribute("aria-valuetext", labels[i]);
   }
   input.addEventListener("input", show);
+  // Keys are handled here, the same in every browser, and kept from the
+  // page's own shortcuts (JupyterLab would otherwise take the arrow keys).
+  var steps = {ArrowRight: 1, ArrowUp: 1, ArrowLeft: -1, ArrowDown: -1,
+               PageUp: 2, PageDown: -2};
+  input.addEventListener("keydown", function (e) {
+    var i = Number(input.value), last = Number(input.max), to = null;
+    if (e.key === "Home") to = 0;
+    else if (e.key === "End") to = last;
+    else if (e.key in steps) to = i + steps[e.key];
+    if (to === null || e.altKey || e.ctrlKey || e.metaKey) return;
+    e.preventDefault();
+    e.stopPropagation();
+    input.value = String(Math.max(0, Math.min(last, to)));
+    show();
+  });
   show();
 })();"""
 
