@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+from PIL import Image
 
 # the course's figure style (colour cycle, white background) for every frame
 import dlcourse.plotting  # noqa: F401
@@ -149,7 +150,12 @@ _SCRIPT = """(function () {
 
 
 def _png(fig: Figure) -> tuple[bytes, tuple[int, int]]:
-    """The figure as PNG bytes with no metadata, and its size in CSS px."""
+    """The figure as a PNG with no metadata, and its size in CSS px.
+
+    The image is reduced to a palette of 256 colours (median cut, no
+    dithering): a line plot or a filled contour loses nothing visible and the
+    frame shrinks about 2.5 times, so a page with a dozen frames stays light.
+    """
     buf = io.BytesIO()
     fig.savefig(
         buf,
@@ -158,8 +164,14 @@ def _png(fig: Figure) -> tuple[bytes, tuple[int, int]]:
         metadata={"Software": None},  # no matplotlib version in the bytes
         facecolor="white",
     )
+    image = Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+    palette = image.quantize(
+        colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE
+    )
+    out = io.BytesIO()
+    palette.save(out, format="PNG", optimize=True)
     w, h = fig.get_size_inches()
-    return buf.getvalue(), (round(w * CSS_DPI), round(h * CSS_DPI))
+    return out.getvalue(), (round(w * CSS_DPI), round(h * CSS_DPI))
 
 
 def static_slider(

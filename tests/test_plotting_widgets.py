@@ -147,7 +147,7 @@ def test_static_slider_embeds_one_labelled_frame_per_value():
     # each frame is the PNG of its figure, at twice the CSS size
     for data, (w, h) in zip(frames, slider.sizes):
         png = Image.open(io.BytesIO(base64.b64decode(data)))
-        assert png.format == "PNG"
+        assert png.format == "PNG" and png.mode == "P", "a 256-colour PNG"
         assert png.size == (2 * w, 2 * h) == (800, 500)
     # only the chosen value's frame is visible; the others are hidden
     imgs = re.findall(r"<img [^>]*>", page)
