@@ -33,9 +33,7 @@ import contextlib
 import functools
 import http.server
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -61,15 +59,6 @@ MIN_ALT = 40
 MAX_PAGE_BYTES = 4_000_000
 SCREENSHOTS = REPO / "_build" / "screenshots"
 PAGE_TIMEOUT_MS = 30_000
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 HIDDEN_OUTPUT = {"remove-output", "remove-cell"}
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -79,10 +68,6 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # _ext/dedupe_scripts.py and the book has a favicon, so every console error
 # fails the test.
 ALLOWED: list[tuple[str, str, str]] = []
-
-
-def in_ci() -> bool:
-    return os.environ.get("CI", "").lower() not in ("", "0", "false")
 
 
 # ------------------------------------------------------------ pages and sources
@@ -255,32 +240,6 @@ def base_url(site):
 class QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
-
-
-@pytest.fixture(scope="session")
-def browser():
-    problem = None
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        problem = "Playwright for Python is not installed"
-    if problem is None and not Path(CHROMIUM).is_file():
-        problem = (
-            f"Chromium not found (looked for `chromium` on PATH and {CHROMIUM})"
-        )
-    if problem:
-        if in_ci():
-            pytest.fail(f"{problem}; required when CI is set")
-        pytest.skip(
-            f"{problem}; install it (apt-get install chromium) "
-            "to run the browser tests"
-        )
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS
-        )
-        yield browser
-        browser.close()
 
 
 # --------------------------------------------------------------------- the test

@@ -1,7 +1,7 @@
 """The kernel-free slider also works in JupyterLab.
 
 A JupyterLab server runs a one-cell notebook that builds a ``static_slider``;
-headless Chromium (the browser fixture of tests/test_browser.py) opens it,
+headless Chromium (the browser fixture of tests/conftest.py) opens it,
 runs the cell, and moves the slider with the keyboard and with the pointer.
 JupyterLab runs the output's inline script (the output is trusted: it was just
 produced), but it also has keyboard shortcuts of its own, which took the arrow
@@ -21,7 +21,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from test_browser import browser  # noqa: F401  (the Chromium fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -103,7 +102,7 @@ def lab(tmp_path_factory):
             server.kill()
 
 
-def test_static_slider_moves_in_jupyterlab(browser, lab):  # noqa: F811
+def test_static_slider_moves_in_jupyterlab(browser, lab):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(40_000)
     # nothing beyond the local server (no news, no extension manager)
