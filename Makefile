@@ -28,12 +28,12 @@ book: venv vendor
 # Run every test: unit tests, environment checks and the notebooks (nbval, via addopts),
 # under canonical numerics (the root conftest.py sets them, also for a plain `pytest`).
 test: venv browser vendor
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 # The perturbed run: every chapter executed with native numerics and other thread counts.
 # Outputs are not compared (nbval's lax mode); every cell must run and every assert hold.
 test-robust: venv
-	DLCOURSE_NUMERICS=native $(BIN)/python -m pytest -o addopts="-ra" -p no:cacheprovider \
+	DLCOURSE_NUMERICS=native $(BIN)/python -m pytest -n 2 --dist loadfile -o addopts="-ra" -p no:cacheprovider \
 	  --nbval-lax --nbval-current-env --nbval-cell-timeout=300 book
 
 # Proof that canonical numerics do not depend on the instruction set: the notebooks'

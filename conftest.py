@@ -43,8 +43,8 @@ def pytest_report_header(config):
     return f"dlcourse numerics: {os.environ.get('DLCOURSE_NUMERICS')}"
 
 
-def pytest_collection_finish(session):
-    config = session.config
+def _check_suites(config, paths):
+    """Exit (usage error) if a suite folder has no test among ``paths``."""
     if config.args_source != pytest.Config.ArgsSource.TESTPATHS:
         return  # an explicit selection of paths: the user chose what to run
     if (
@@ -53,7 +53,7 @@ def pytest_collection_finish(session):
         or config.option.deselect
     ):
         return
-    collected = {Path(str(item.path)).parent for item in session.items}
+    collected = {Path(path).parent for path in paths}
     missing = sorted(
         f.relative_to(ROOT).as_posix() for f in _suite_folders() - collected
     )
@@ -63,3 +63,17 @@ def pytest_collection_finish(session):
             "so their tests never run: " + ", ".join(missing),
             returncode=pytest.ExitCode.USAGE_ERROR,
         )
+
+
+def pytest_collection_finish(session):
+    if hasattr(session.config, "workerinput"):
+        return  # a pytest-xdist worker: the controller checks (below)
+    _check_suites(session.config, [str(item.path) for item in session.items])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    """With pytest-xdist (``make test``), the check runs on what a worker
+    collected, in the controller, where the command line is known."""
+    paths = [ROOT / nodeid.split("::")[0] for nodeid in ids]
+    _check_suites(node.config, paths)
