@@ -2,7 +2,8 @@
 
 The transforms of chapter 4 live in the subpackage
 ``dlcourse.regularization.augmentation`` (image, audio and text); everything
-else is re-exported here.
+else is re-exported here, except the function ``dropout`` (import it from
+``dlcourse.regularization.dropout``: here it would hide its own module).
 """
 
 from dlcourse.regularization.calibration import (
@@ -20,6 +21,16 @@ from dlcourse.regularization.constraints import (
     project_l2_ball_,
     projected_gradient_descent,
 )
+from dlcourse.regularization.dropout import (
+    Dropout,
+    all_masks,
+    linear_dropout_loss_by_enumeration,
+    linear_dropout_penalty,
+    linear_dropout_solution,
+    mask_ensemble,
+    mask_probabilities,
+    mc_dropout,
+)
 from dlcourse.regularization.early_stopping import (
     EarlyStopping,
     continue_on_all_data,
@@ -33,6 +44,16 @@ from dlcourse.regularization.early_stopping_l2 import (
     gd_filter,
     gd_quadratic_iterate,
     ridge_filter,
+)
+from dlcourse.regularization.ensembles import (
+    StackedMLP,
+    bootstrap_indices,
+    correlated_errors,
+    ensemble_error_variance,
+    ensemble_log_probs,
+    expected_distinct_fraction,
+    fit_members,
+    majority_vote,
 )
 from dlcourse.regularization.multitask import (
     HardSharingNet,
@@ -75,11 +96,19 @@ from dlcourse.regularization.underconstrained import (
 
 __all__ = [
     "add_input_noise",
+    "all_masks",
+    "bootstrap_indices",
     "continue_on_all_data",
+    "correlated_errors",
     "decoupled_weight_decay_",
+    "Dropout",
     "EarlyStopping",
+    "ensemble_error_variance",
+    "ensemble_log_probs",
     "expected_calibration_error",
+    "expected_distinct_fraction",
     "fit_early_stopping",
+    "fit_members",
     "fit_multitask",
     "fit_semi_supervised",
     "gd_filter",
@@ -90,10 +119,17 @@ __all__ = [
     "l2_ball_multiplier",
     "l2_penalty",
     "label_smoothing_cross_entropy",
+    "linear_dropout_loss_by_enumeration",
+    "linear_dropout_penalty",
+    "linear_dropout_solution",
     "logistic_grad",
     "logistic_loss",
+    "majority_vote",
+    "mask_ensemble",
+    "mask_probabilities",
     "max_norm",
     "max_norm_",
+    "mc_dropout",
     "mean_loss",
     "multitask_accuracy",
     "noisy_least_squares",
@@ -117,6 +153,7 @@ __all__ = [
     "soft_threshold",
     "soft_threshold_",
     "SoftSharingNets",
+    "StackedMLP",
     "train_logistic",
     "train_updates",
     "weight_decay_groups",
