@@ -54,6 +54,10 @@ AXE = REPO / "_vendor" / "tools" / "axe-core" / "axe.min.js"
 AXE_FAIL_IMPACTS = {"serious", "critical"}
 AXE_FAIL_RULES = {"heading-order", "image-alt", "label"}
 MIN_ALT = 40
+NO_TRANSITIONS_CSS = (
+    "*, *::before, *::after "
+    "{transition: none !important; animation: none !important}"
+)
 # A chapter's own weight (its HTML with the embedded slider frames, plus the
 # figures it links): under a few MB, so that a page loads on a slow line.
 MAX_PAGE_BYTES = 4_000_000
@@ -393,9 +397,15 @@ def test_page_renders_offline(docname, browser, base_url, site):
         # sentence
         violations = axe_violations(page)
         assert not violations, "axe-core:\n  " + "\n  ".join(violations)
+        # colours are checked at rest: no transition may be caught halfway
+        page.add_style_tag(content=NO_TRANSITIONS_CSS)
         page.emulate_media(color_scheme="dark")
         page.wait_for_function(
             "() => document.documentElement.dataset.theme === 'dark'"
+        )
+        page.evaluate(
+            "() => new Promise(r => requestAnimationFrame("
+            "() => requestAnimationFrame(r)))"
         )
         violations = axe_violations(page)
         assert not violations, "axe-core, dark theme:\n  " + "\n  ".join(
