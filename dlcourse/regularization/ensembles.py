@@ -112,8 +112,7 @@ def ensemble_log_probs(logits, *, average: str = "probabilities"):
 
     ``logits``: a list of K tensors (N, C), or one (K, N, C) tensor.
 
-    ``average="probabilities"`` (the arithmetic mean; Breiman's bagging
-    votes for classes):
+    ``average="probabilities"`` (bagging's arithmetic mean):
 
     .. math::
 
