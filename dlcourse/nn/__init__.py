@@ -1,8 +1,11 @@
 """Layers, models and initializers used across the book.
 
-``dlcourse.nn.init`` holds the initialization schemes of Part II, chapter 4.
+``dlcourse.nn.init`` holds the initialization schemes of Part II, chapter 4;
+``dlcourse.nn.batchnorm`` batch normalization (chapter 7), a twin of
+``torch.nn.BatchNorm1d``.
 """
 
+from dlcourse.nn.batchnorm import BatchNorm1d, batch_norm, batch_norm_backward
 from dlcourse.nn.init import (
     SCHEMES,
     activation_variances,
@@ -25,6 +28,9 @@ from dlcourse.nn.mlp import (
 __all__ = [
     "activation_variances",
     "ACTIVATIONS",
+    "batch_norm",
+    "batch_norm_backward",
+    "BatchNorm1d",
     "fan_in_and_fan_out",
     "glorot_normal_",
     "glorot_uniform_",

@@ -1,9 +1,25 @@
 """Part II of the book: optimization. One module a chapter or topic.
 
 ``SGD`` is a drop-in twin of ``torch.optim.SGD`` built on the pure
-``sgd_update_``.
+``sgd_update_``; ``Adagrad``, ``RMSprop``, ``Adadelta``, ``Adam`` and
+``AdamW`` are twins of their ``torch.optim`` namesakes built on the pure
+updates of ``dlcourse.optim.adaptive``.
 """
 
+from dlcourse.optim.adaptive import (
+    Adadelta,
+    Adagrad,
+    Adam,
+    AdamW,
+    RMSprop,
+    adadelta_update_,
+    adagrad_update_,
+    adam_update_,
+    notes_adagrad_update_,
+    notes_adam_update_,
+    notes_rmsprop_update_,
+    rmsprop_update_,
+)
 from dlcourse.optim.clipping import (
     clip_by_norm,
     clip_by_value,
@@ -59,6 +75,18 @@ from dlcourse.optim.trajectories import (
 )
 
 __all__ = [
+    "Adadelta",
+    "adadelta_update_",
+    "Adagrad",
+    "adagrad_update_",
+    "Adam",
+    "adam_update_",
+    "AdamW",
+    "notes_adagrad_update_",
+    "notes_adam_update_",
+    "notes_rmsprop_update_",
+    "RMSprop",
+    "rmsprop_update_",
     "clip_by_norm",
     "clip_by_value",
     "clip_grad_norm_",
