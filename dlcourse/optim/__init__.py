@@ -27,6 +27,10 @@ from dlcourse.optim.clipping import (
     clip_grad_value_,
     total_grad_norm,
 )
+from dlcourse.optim.coordinate_descent import (
+    lasso_coordinate_descent,
+    quadratic_coordinate_descent,
+)
 from dlcourse.optim.diagnostics import (
     LayerMonitor,
     flat_loss_function,
@@ -62,6 +66,15 @@ from dlcourse.optim.robbins_monro import (
     stationary_variance,
     step_size_schedule,
 )
+from dlcourse.optim.schedules import (
+    CosineAnnealingLR,
+    LinearLR,
+    PolyakAverage,
+    StepLR,
+    cosine_lr,
+    linear_factor,
+    step_lr,
+)
 from dlcourse.optim.sgd import (
     SGD,
     gradient_descent_loop,
@@ -92,6 +105,15 @@ __all__ = [
     "clip_grad_norm_",
     "clip_grad_value_",
     "convexity_check",
+    "cosine_lr",
+    "CosineAnnealingLR",
+    "lasso_coordinate_descent",
+    "linear_factor",
+    "LinearLR",
+    "PolyakAverage",
+    "quadratic_coordinate_descent",
+    "step_lr",
+    "StepLR",
     "empirical_risk",
     "fit_contraction",
     "flat_loss_function",
