@@ -75,6 +75,13 @@ from dlcourse.optim.schedules import (
     linear_factor,
     step_lr,
 )
+from dlcourse.optim.second_order import (
+    AdaHessian,
+    conjugate_gradient,
+    hutchinson_diagonal,
+    newton_step,
+    rademacher_like,
+)
 from dlcourse.optim.sgd import (
     SGD,
     gradient_descent_loop,
@@ -100,7 +107,12 @@ __all__ = [
     "notes_rmsprop_update_",
     "RMSprop",
     "rmsprop_update_",
+    "AdaHessian",
     "clip_by_norm",
+    "conjugate_gradient",
+    "hutchinson_diagonal",
+    "newton_step",
+    "rademacher_like",
     "clip_by_value",
     "clip_grad_norm_",
     "clip_grad_value_",
