@@ -115,6 +115,30 @@ EXPECTED = {
         "test_diagonal_newton": 0,
         "hidden_diagonal_newton": 0,
     },
+    "ps5_robustness": {
+        # correct
+        "test_input_gradient": 1,
+        "hidden_input_gradient": 1,
+        # steps along the gradient, not its sign
+        "test_fgsm": 0,
+        "hidden_fgsm": 0,
+        # no ValueError for eps < 0
+        "test_pgd_step": 1,
+        "hidden_pgd_step": 0,
+        # projects around the previous iterate, not the clean input
+        "test_pgd_attack": 0,
+        "hidden_pgd_attack": 0,
+        # no ValueError for k larger than the number of atoms
+        "test_omp": 2,
+        "hidden_omp": 0,
+        # crashes: itertools not imported (NameError)
+        "test_dropout_masks": 0,
+        "hidden_dropout_masks": 0,
+        # right values, from dlcourse's mask_ensemble imported at the top of
+        # the answer cell
+        "test_dropout_ensemble": 0,
+        "hidden_dropout_ensemble": 0,
+    },
 }
 # The questions whose fixture answer uses torch or dlcourse (otherwise
 # right): both their test cells must fail on the NumPy-only check itself.
@@ -123,6 +147,7 @@ NOT_NUMPY = {
     "ps2_dropout_ensembles": ("dropout_forward",),
     "ps3_optimizers": ("nesterov", "adam", "amsgrad"),
     "ps4_init_second_order": ("he_normal",),
+    "ps5_robustness": ("dropout_ensemble",),
 }
 NOT_NUMPY_MESSAGE = "The answers must use NumPy only"
 SOLUTION_BLOCK = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)
