@@ -72,9 +72,9 @@ def conjugate_gradient(
     Each direction is :math:`A`-conjugate to the previous ones, so in exact
     arithmetic the method ends in at most :math:`n` steps; with :math:`k`
     distinct eigenvalues, in :math:`k` (in floating point, rounding loses
-    conjugacy and an ill-conditioned system takes more). Stops when :math:`\lVert r\rVert \le` ``tol`` :math:`\cdot
-    \lVert b\rVert`. Returns :math:`x` and the residual norms, starting with
-    the initial one.
+    conjugacy and an ill-conditioned system takes more). Stops when
+    :math:`\lVert r\rVert \le` ``tol`` :math:`\cdot \lVert b\rVert`.
+    Returns :math:`x` and the residual norms, starting with the initial one.
     """
     where = "conjugate_gradient"
     if not callable(matvec):
