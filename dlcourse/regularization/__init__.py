@@ -3,9 +3,19 @@
 The transforms of chapter 4 live in the subpackage
 ``dlcourse.regularization.augmentation`` (image, audio and text); everything
 else is re-exported here, except the function ``dropout`` (import it from
-``dlcourse.regularization.dropout``: here it would hide its own module).
+``dlcourse.regularization.dropout``: here it would hide its own module) and
+module constants such as ``tangent.KINDS``.
 """
 
+from dlcourse.regularization.adversarial import (
+    adversarial_loss,
+    adversarial_training_step,
+    fgsm,
+    pgd,
+    project_linf,
+    vat_direction,
+    vat_loss,
+)
 from dlcourse.regularization.calibration import (
     Reliability,
     expected_calibration_error,
@@ -55,6 +65,14 @@ from dlcourse.regularization.ensembles import (
     fit_members,
     majority_vote,
 )
+from dlcourse.regularization.generalization import (
+    RandomReLUFeatures,
+    legendre_features,
+    mean_squared_error,
+    min_norm_least_squares,
+    random_features_sweep,
+    width_sweep,
+)
 from dlcourse.regularization.multitask import (
     HardSharingNet,
     SoftSharingNets,
@@ -86,6 +104,25 @@ from dlcourse.regularization.semi_supervised import (
     select_confident,
     semi_supervised_loss,
 )
+from dlcourse.regularization.sparse import (
+    ActivationL1,
+    activation_l1_penalty,
+    best_subset,
+    member_l1_penalty,
+    member_l1_proximal_step_,
+    omp,
+    zero_fraction,
+)
+from dlcourse.regularization.tangent import (
+    ContractiveAutoencoder,
+    fit_tangent_prop,
+    jacobian_tangents,
+    principal_angles,
+    tangent_distance,
+    tangent_prop_penalty,
+    tangent_vectors,
+    transform_images,
+)
 from dlcourse.regularization.underconstrained import (
     logistic_grad,
     logistic_loss,
@@ -95,6 +132,34 @@ from dlcourse.regularization.underconstrained import (
 )
 
 __all__ = [
+    "legendre_features",
+    "min_norm_least_squares",
+    "mean_squared_error",
+    "RandomReLUFeatures",
+    "random_features_sweep",
+    "width_sweep",
+    "activation_l1_penalty",
+    "ActivationL1",
+    "member_l1_penalty",
+    "member_l1_proximal_step_",
+    "zero_fraction",
+    "omp",
+    "best_subset",
+    "transform_images",
+    "tangent_vectors",
+    "tangent_distance",
+    "tangent_prop_penalty",
+    "fit_tangent_prop",
+    "ContractiveAutoencoder",
+    "jacobian_tangents",
+    "principal_angles",
+    "project_linf",
+    "fgsm",
+    "pgd",
+    "adversarial_loss",
+    "adversarial_training_step",
+    "vat_direction",
+    "vat_loss",
     "add_input_noise",
     "all_masks",
     "bootstrap_indices",
