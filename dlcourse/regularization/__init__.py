@@ -7,6 +7,16 @@ else is re-exported here, except the function ``dropout`` (import it from
 module constants such as ``tangent.KINDS``.
 """
 
+from dlcourse.regularization.ablation import (
+    RowConfig,
+    RowRun,
+    augment_signals,
+    circular_shift,
+    row_log_probs,
+    run_ablation,
+    train_rows,
+    warp_signals,
+)
 from dlcourse.regularization.adversarial import (
     adversarial_loss,
     adversarial_training_step,
@@ -104,6 +114,20 @@ from dlcourse.regularization.semi_supervised import (
     select_confident,
     semi_supervised_loss,
 )
+from dlcourse.regularization.sharing import (
+    LocallyConnected1d,
+    conv1d_matrix,
+    conv1d_parameter_count,
+    count_parameters,
+    equivariance_gap,
+    linear_parameter_count,
+    locally_connected1d_parameter_count,
+    make_cnn1d,
+    shared_ridge,
+    shift,
+    tied_ridge,
+    tying_penalty,
+)
 from dlcourse.regularization.sparse import (
     ActivationL1,
     activation_l1_penalty,
@@ -132,6 +156,26 @@ from dlcourse.regularization.underconstrained import (
 )
 
 __all__ = [
+    "tying_penalty",
+    "tied_ridge",
+    "shared_ridge",
+    "shift",
+    "equivariance_gap",
+    "conv1d_matrix",
+    "LocallyConnected1d",
+    "make_cnn1d",
+    "conv1d_parameter_count",
+    "locally_connected1d_parameter_count",
+    "linear_parameter_count",
+    "count_parameters",
+    "circular_shift",
+    "warp_signals",
+    "augment_signals",
+    "RowConfig",
+    "RowRun",
+    "train_rows",
+    "run_ablation",
+    "row_log_probs",
     "legendre_features",
     "min_norm_least_squares",
     "mean_squared_error",
