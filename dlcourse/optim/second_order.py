@@ -177,9 +177,12 @@ class AdaHessian(torch.optim.Optimizer):
            + \lambda\,\theta_{t-1}\Big)
 
     with Hessian power :math:`k` (``hessian_power``; 1 is the paper's
-    default, 0 is momentum SGD) and decoupled weight decay :math:`\lambda`,
-    as in the authors' code. State keys: ``step``, ``exp_avg``,
-    ``exp_hessian_diag_sq``. Defaults are the authors'.
+    default; with 0 the step is the bias-corrected momentum
+    :math:`\hat m_t`, as in SGD with momentum) and decoupled weight decay
+    :math:`\lambda`, as in the authors' code (which, unlike the paper's
+    equation, averages :math:`|D|` rather than :math:`D` over a kernel).
+    State keys: ``step``, ``exp_avg``, ``exp_hessian_diag_sq``. Defaults
+    are the authors'.
     """
 
     def __init__(
