@@ -90,10 +90,8 @@ def linear_factor(
 
 
 class _ClosedForm(LRScheduler):
-    """A scheduler whose rate is a function of the step and the base rate."""
-
-    def _rate(self, t: int, base_lr: float) -> float:  # pragma: no cover
-        raise NotImplementedError
+    """A scheduler whose rate is a function of the step and the base rate:
+    each subclass defines ``_rate(t, base_lr)``."""
 
     def get_lr(self):
         return [self._rate(self.last_epoch, b) for b in self.base_lrs]
