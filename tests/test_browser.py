@@ -1,9 +1,9 @@
 """The built book renders offline in a real browser.
 
-The book is built into a temporary folder, served from 127.0.0.1 and every
-page of ``_toc.yml`` is opened in headless Chromium (Playwright). Requests
-leaving 127.0.0.1 are blocked, so this also proves that no page needs the
-network (no CDN). Per page:
+The book is built into _build/ (as `make book` does), served from 127.0.0.1,
+and every page of ``_toc.yml`` is opened in headless Chromium (Playwright).
+Requests leaving 127.0.0.1 are blocked, so this also proves that no page
+needs the network (no CDN). Per page:
 
 * the ``<title>`` contains the page's first heading;
 * no JavaScript error, no error on the console, no failed request or HTTP
@@ -20,7 +20,9 @@ network (no CDN). Per page:
   no heading out of order; every image of the article has alt
   text that is a sentence, not a file name;
 * chapter pages have working Binder and Colab launch links to their notebook;
-* a full-page screenshot goes to ``_build/screenshots/<page>.png``.
+* a screenshot goes to ``_build/screenshots/<page>.png``: the whole page
+  when the test fails or ``DLCOURSE_SCREENSHOTS=full`` is set (seconds per
+  long page), else the first screen.
 
 Run: ``.venv/bin/pytest tests/test_browser.py`` (or, without the nbval options
 of pyproject's addopts,
@@ -33,6 +35,7 @@ import contextlib
 import functools
 import http.server
 import json
+import os
 import re
 import subprocess
 import sys
@@ -54,6 +57,10 @@ AXE = REPO / "_vendor" / "tools" / "axe-core" / "axe.min.js"
 AXE_FAIL_IMPACTS = {"serious", "critical"}
 AXE_FAIL_RULES = {"heading-order", "image-alt", "label"}
 MIN_ALT = 40
+# The page on which axe also checks the highlighted code (see below).
+CODE_CONTRAST_PAGE = "book/optimization/03_basic_algorithms"
+# WCAG AA for normal text
+MIN_CONTRAST = 4.5
 NO_TRANSITIONS_CSS = (
     "*, *::before, *::after "
     "{transition: none !important; animation: none !important}"
@@ -206,8 +213,10 @@ def repository() -> tuple[str, str]:
 
 # --------------------------------------------------------------------- fixtures
 @pytest.fixture(scope="session")
-def site(tmp_path_factory) -> Path:
-    """Build the book (with vendored JavaScript) into a temporary folder.
+def site() -> Path:
+    """Build the book (with vendored JavaScript) as `make book` does, into
+    _build/. Sphinx rebuilds only what changed since the last build, so after
+    `make book` (as in CI) this takes seconds.
 
     Return the HTML root.
     """
@@ -216,10 +225,9 @@ def site(tmp_path_factory) -> Path:
     subprocess.run(
         [sys.executable, str(REPO / "scripts" / "vendor_assets.py")], check=True
     )
-    out = tmp_path_factory.mktemp("book")
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
     proc = subprocess.run(
-        [str(jupyter_book), "build", str(REPO), "--path-output", str(out)],
+        [str(jupyter_book), "build", str(REPO)],
         capture_output=True,
         text=True,
     )
@@ -227,7 +235,7 @@ def site(tmp_path_factory) -> Path:
         "jupyter-book build failed:\n"
         f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     )
-    return out / "_build" / "html"
+    return REPO / "_build" / "html"
 
 
 @pytest.fixture(scope="session")
@@ -296,6 +304,7 @@ def test_page_renders_offline(docname, browser, base_url, site):
             )
         ]
 
+    passed = False
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(PAGE_TIMEOUT_MS)
     # No network: anything not served by our 127.0.0.1 server is aborted (and
@@ -394,8 +403,11 @@ def test_page_renders_offline(docname, browser, base_url, site):
 
         # (g) accessibility: axe-core in the light and the dark theme (the
         # page follows the reader's system setting), and alt text that is a
-        # sentence
-        violations = axe_violations(page)
+        # sentence. The highlighted code's colours come from one style sheet
+        # for the whole book: axe checks them on one chapter page, and
+        # test_code_colours_have_4_5_to_1_contrast every token colour.
+        code = docname == CODE_CONTRAST_PAGE
+        violations = axe_violations(page, code=code)
         assert not violations, "axe-core:\n  " + "\n  ".join(violations)
         # colours are checked at rest: no transition may be caught halfway
         page.add_style_tag(content=NO_TRANSITIONS_CSS)
@@ -407,7 +419,8 @@ def test_page_renders_offline(docname, browser, base_url, site):
             "() => new Promise(r => requestAnimationFrame("
             "() => requestAnimationFrame(r)))"
         )
-        violations = axe_violations(page)
+        # only the contrast depends on the theme: the other rules ran above
+        violations = axe_violations(page, rules=["color-contrast"], code=code)
         assert not violations, "axe-core, dark theme:\n  " + "\n  ".join(
             violations
         )
@@ -427,6 +440,7 @@ def test_page_renders_offline(docname, browser, base_url, site):
         # passes; and no request left 127.0.0.1
         fail_on(unexpected())
         assert not offsite, f"requests off 127.0.0.1 (blocked): {offsite}"
+        passed = True
     except PlaywrightTimeout as error:
         fail_on(unexpected(), f"{error.message}\n")
         raise
@@ -434,10 +448,91 @@ def test_page_renders_offline(docname, browser, base_url, site):
         # (e) screenshot, also of a failing page (where it must not hide the
         # real error)
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        full = not passed or os.environ.get("DLCOURSE_SCREENSHOTS") == "full"
         with contextlib.suppress(Exception):
-            page.screenshot(path=shot, full_page=True)
+            page.screenshot(path=shot, full_page=full)
         context.close()
     assert shot.is_file(), f"no screenshot written to {shot}"
+
+
+CODE_COLOURS_JS = """(theme) => {
+  // Every token colour of the code style sheet for this theme, with the
+  // background that code blocks are drawn on.
+  const pre = document.querySelector("div.highlight pre");
+  const colours = [];
+  for (const sheet of document.styleSheets) {
+    let rules;
+    try { rules = sheet.cssRules; } catch (e) { continue; }
+    for (const rule of rules) {
+      const sel = rule.selectorText || "";
+      if (sel.startsWith(`html[data-theme="${theme}"] .highlight .`)
+          && rule.style.color && rule.style.color !== "inherit")
+        colours.push([sel, rule.style.color, rule.style.backgroundColor]);
+    }
+  }
+  return {background: getComputedStyle(pre).backgroundColor, colours};
+}"""
+
+
+def _rgb(css: str) -> tuple[float, ...]:
+    if css.startswith("#"):
+        h = css[1:]
+        h = "".join(c * 2 for c in h) if len(h) == 3 else h
+        return tuple(int(h[i : i + 2], 16) for i in (0, 2, 4))
+    values = re.findall(r"[\d.]+", css)
+    assert len(values) == 3, f"not an opaque colour: {css}"
+    return tuple(float(v) for v in values)
+
+
+def contrast(a: str, b: str) -> float:
+    """WCAG 2 contrast ratio of two CSS colours (hex or rgb())."""
+
+    def luminance(css):
+        c = [v / 255 for v in _rgb(css)]
+        c = [
+            v / 12.92 if v <= 0.04045 else ((v + 0.055) / 1.055) ** 2.4
+            for v in c
+        ]
+        return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+
+    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_contrast_ratio_matches_wcag_examples():
+    assert contrast("#000000", "#ffffff") == pytest.approx(21)
+    assert contrast("rgb(119, 119, 119)", "#fff") == pytest.approx(
+        4.48, abs=0.01
+    )
+
+
+def test_code_colours_have_4_5_to_1_contrast(browser, base_url, site):
+    """Every token colour of the highlighted code, in both themes, against
+    the background code blocks are drawn on: the one style sheet that the
+    pages' axe runs leave out (they skip div.highlight, see
+    test_page_renders_offline)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(base_url + CODE_CONTRAST_PAGE + ".html", wait_until="load")
+        low = []
+        for theme in ("light", "dark"):
+            page.emulate_media(color_scheme=theme)
+            page.wait_for_function(
+                f"() => document.documentElement.dataset.theme === '{theme}'"
+            )
+            found = page.evaluate(CODE_COLOURS_JS, theme)
+            assert len(found["colours"]) > 20, (theme, found)
+            for selector, colour, own_background in found["colours"]:
+                background = own_background or found["background"]
+                ratio = contrast(colour, background)
+                if ratio < MIN_CONTRAST:
+                    low.append(
+                        f"{selector}: {colour} on {background}, {ratio:.2f}"
+                    )
+        assert not low, "code colours below 4.5:1:\n  " + "\n  ".join(low)
+    finally:
+        context.close()
 
 
 # ------------------------------------------------------- sliders, axe, launch
@@ -511,14 +606,23 @@ def check_frame(state: dict, where: str) -> None:
     assert len(state["alt"]) >= MIN_ALT, f"{where}: alt {state['alt']!r}"
 
 
-def axe_violations(page) -> list[str]:
-    """axe-core's failing violations on the page, one line each."""
+def axe_violations(
+    page, rules: list[str] | None = None, code: bool = True
+) -> list[str]:
+    """axe-core's failing violations on the page, one line each.
+
+    All of axe's rules, or only those named in ``rules``; over the whole
+    page, or (``code=False``) without the highlighted code blocks, whose
+    thousands of token spans take most of axe's time.
+    """
     assert AXE.is_file(), f"{AXE} missing: run scripts/vendor_assets.py"
     if not page.evaluate("() => !!window.axe"):
         page.add_script_tag(path=str(AXE))
-    results = page.evaluate(
-        "() => axe.run(document, {resultTypes: ['violations']})"
-    )
+    options = {"resultTypes": ["violations"]}
+    if rules is not None:
+        options["runOnly"] = rules
+    where = "document" if code else "{exclude: [['div.highlight']]}"
+    results = page.evaluate(f"(options) => axe.run({where}, options)", options)
     return [
         f"{v['impact']} {v['id']}: {v['help']} ("
         + "; ".join(" ".join(n["target"]) for n in v["nodes"][:3])
