@@ -20,6 +20,12 @@ from dlcourse.optim.adaptive import (
     notes_rmsprop_update_,
     rmsprop_update_,
 )
+from dlcourse.optim.adaptive_analysis import (
+    UpdateOptimizer,
+    constant_gradient_steps,
+    sparse_logistic_data,
+    uncorrected_adam_step_ratio,
+)
 from dlcourse.optim.clipping import (
     clip_by_norm,
     clip_by_value,
@@ -38,6 +44,17 @@ from dlcourse.optim.diagnostics import (
     hessian_eigenvalues,
     hessian_vector_product,
     loss_hessian,
+)
+from dlcourse.optim.meta_analysis import (
+    StackedNet,
+    bumpy,
+    continuation_descent,
+    coupled_abs,
+    coupled_coordinate_descent,
+    quadratic_cd_points,
+    smoothed_bumpy,
+    stacked_accuracy,
+    train_stacked,
 )
 from dlcourse.optim.momentum_analysis import (
     fit_contraction,
@@ -77,10 +94,16 @@ from dlcourse.optim.schedules import (
 )
 from dlcourse.optim.second_order import (
     AdaHessian,
+    adahessian_update_,
     conjugate_gradient,
     hutchinson_diagonal,
     newton_step,
     rademacher_like,
+)
+from dlcourse.optim.second_order_analysis import (
+    SaddleWell,
+    gd_paths,
+    newton_paths,
 )
 from dlcourse.optim.sgd import (
     SGD,
@@ -95,6 +118,23 @@ from dlcourse.optim.trajectories import (
 )
 
 __all__ = [
+    "UpdateOptimizer",
+    "constant_gradient_steps",
+    "uncorrected_adam_step_ratio",
+    "sparse_logistic_data",
+    "SaddleWell",
+    "newton_paths",
+    "gd_paths",
+    "adahessian_update_",
+    "StackedNet",
+    "train_stacked",
+    "stacked_accuracy",
+    "coupled_abs",
+    "coupled_coordinate_descent",
+    "quadratic_cd_points",
+    "bumpy",
+    "smoothed_bumpy",
+    "continuation_descent",
     "Adadelta",
     "adadelta_update_",
     "Adagrad",

@@ -139,6 +139,27 @@ EXPECTED = {
         "test_dropout_ensemble": 0,
         "hidden_dropout_ensemble": 0,
     },
+    "ps6_batchnorm_adaptive": {
+        # correct
+        "test_batchnorm_forward": 1,
+        "hidden_batchnorm_forward": 1,
+        # no ValueError for momentum outside [0, 1]
+        "test_running_stats": 1,
+        "hidden_running_stats": 0,
+        # dx from the direct path only: the paths through the batch mean and
+        # variance are forgotten
+        "test_batchnorm_backward": 0,
+        "hidden_batchnorm_backward": 0,
+        # right values, from torch imported in the function
+        "test_adagrad": 0,
+        "hidden_adagrad": 0,
+        # crashes: math not imported (NameError)
+        "test_adadelta": 0,
+        "hidden_adadelta": 0,
+        # soft-thresholds at alpha instead of n * alpha
+        "test_lasso_cd": 0,
+        "hidden_lasso_cd": 0,
+    },
 }
 # The questions whose fixture answer uses torch or dlcourse (otherwise
 # right): both their test cells must fail on the NumPy-only check itself.
@@ -148,6 +169,7 @@ NOT_NUMPY = {
     "ps3_optimizers": ("nesterov", "adam", "amsgrad"),
     "ps4_init_second_order": ("he_normal",),
     "ps5_robustness": ("dropout_ensemble",),
+    "ps6_batchnorm_adaptive": ("adagrad",),
 }
 NOT_NUMPY_MESSAGE = "The answers must use NumPy only"
 SOLUTION_BLOCK = re.compile(r"### BEGIN SOLUTION\n(.*?)### END SOLUTION", re.S)

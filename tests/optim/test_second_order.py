@@ -10,6 +10,7 @@ import torch
 
 from dlcourse.optim.second_order import (
     AdaHessian,
+    adahessian_update_,
     conjugate_gradient,
     hutchinson_diagonal,
     newton_step,
@@ -74,6 +75,24 @@ def test_conjugate_gradient_with_k_distinct_eigenvalues_takes_k_steps():
     x, norms = conjugate_gradient(lambda v: A @ v, b, tol=1e-10)
     assert len(norms) - 1 == 3
     torch.testing.assert_close(x, torch.linalg.solve(A, b))
+
+
+def test_conjugate_gradient_warm_start():
+    """From the solution: no step; from a random x0: the same solution."""
+    A = _spd(6, cond=10.0)
+    g = torch.Generator().manual_seed(6)
+    b = torch.randn(6, generator=g, dtype=torch.float64)
+    exact = torch.linalg.solve(A, b)
+    x, norms = conjugate_gradient(lambda v: A @ v, b, x0=exact, tol=1e-8)
+    assert len(norms) == 1 and norms[0] < 1e-8 * float(b.norm())
+    torch.testing.assert_close(x, exact)
+    x0 = 10 * torch.randn(6, generator=g, dtype=torch.float64)
+    x, norms = conjugate_gradient(
+        lambda v: A @ v, b, x0=x0, tol=1e-12, max_iter=50
+    )
+    # the first residual is b - A x0, not b
+    assert norms[0] == pytest.approx(float((b - A @ x0).norm()))
+    torch.testing.assert_close(x, exact)
 
 
 def test_conjugate_gradient_rejects_indefinite():
@@ -206,20 +225,208 @@ def test_adahessian_power_zero_is_a_gradient_step():
     torch.testing.assert_close(w.detach(), torch.tensor([0.6, -0.6]))
 
 
+def test_adahessian_power_zero_is_dampened_momentum():
+    """k = 0, beta1 = 0.9, eps = 0.1: lr * m_t / (1 - beta1^t) / (1 + eps)."""
+    w = torch.nn.Parameter(torch.tensor([1.0, -0.5], dtype=torch.float64))
+    lr, b1, eps = 0.05, 0.9, 0.1
+    opt = AdaHessian([w], lr=lr, betas=(b1, 0.99), eps=eps, hessian_power=0.0)
+    ref, m = w.detach().clone(), torch.zeros(2, dtype=torch.float64)
+    for t in range(1, 4):
+        m = b1 * m + (1 - b1) * 4 * ref**3  # the EMA of the gradients
+        ref = ref - lr * m / (1 - b1**t) / (1 + eps)
+        opt.step(lambda: (w**4).sum())
+        torch.testing.assert_close(w.detach(), ref, rtol=1e-12, atol=0)
+
+
+def _reference_adahessian(groups, closure, probes, steps):
+    """AdaHessian written out, with per-group hyperparameters: the same
+    probe stream, |D| averaged over dims 2.. when the group asks for it."""
+    params = [p for gr in groups for p in gr["params"] if p.requires_grad]
+    ref = {p: p.detach().clone() for p in params}
+    m = {p: torch.zeros_like(p) for p in params}
+    v = {p: torch.zeros_like(p) for p in params}
+    out = []
+    for t in range(1, steps + 1):
+        loss = closure()
+        grads = torch.autograd.grad(loss, params, create_graph=True)
+        zs = [rademacher_like(p, probes) for p in params]
+        hzs = torch.autograd.grad(grads, params, grad_outputs=zs)
+        dz = {
+            p: (gr.detach(), z * hz)
+            for p, gr, z, hz in zip(params, grads, zs, hzs)
+        }
+        with torch.no_grad():
+            for gr in groups:
+                lr, (b1, b2) = gr["lr"], gr["betas"]
+                eps, wd, k = gr["eps"], gr["weight_decay"], gr["k"]
+                for p in gr["params"]:
+                    if not p.requires_grad:
+                        continue
+                    g, d = dz[p]
+                    d = d.abs()
+                    if gr["spatial"] and p.dim() > 2:
+                        dims = tuple(range(2, p.dim()))
+                        d = d.mean(dim=dims, keepdim=True).expand_as(d)
+                    m[p] = b1 * m[p] + (1 - b1) * g
+                    v[p] = b2 * v[p] + (1 - b2) * d * d
+                    denom = (v[p].sqrt() / math.sqrt(1 - b2**t)) ** k + eps
+                    step = m[p] / (1 - b1**t) / denom + wd * ref[p]
+                    ref[p] = ref[p] - lr * step
+                    p.copy_(ref[p])
+        out.append({p: r.clone() for p, r in ref.items()})
+    return out
+
+
+def test_adahessian_groups_conv2d_and_eps_outside_the_power():
+    """float64; a Conv2d kernel (4-D), two groups with their own lr, betas,
+    eps, k and spatial averaging, and a frozen parameter. eps = 0.1 is
+    large enough to tell (sqrt v)^k + eps from (sqrt v + eps)^k."""
+    g = torch.Generator().manual_seed(7)
+    conv = torch.nn.Conv2d(2, 3, 3).double()
+    lin = torch.nn.Linear(3 * 4, 2).double()
+    lin.bias.requires_grad_(False)
+    x = torch.randn(5, 2, 4, 4, generator=g, dtype=torch.float64)
+    y = torch.randn(5, 2, generator=g, dtype=torch.float64)
+
+    def closure():
+        return (lin(torch.tanh(conv(x)).flatten(1)) - y).pow(2).mean()
+
+    spec = [
+        dict(
+            params=list(conv.parameters()),
+            lr=0.05,
+            betas=(0.8, 0.9),
+            eps=0.1,
+            weight_decay=0.01,
+            k=0.5,
+            spatial=True,
+        ),
+        dict(
+            params=list(lin.parameters()),
+            lr=0.2,
+            betas=(0.5, 0.7),
+            eps=0.1,
+            weight_decay=0.0,
+            k=1.0,
+            spatial=False,
+        ),
+    ]
+    start = [p.detach().clone() for gr in spec for p in gr["params"]]
+    expected = _reference_adahessian(
+        spec, closure, torch.Generator().manual_seed(9), steps=4
+    )
+    with torch.no_grad():
+        for p, s in zip([p for gr in spec for p in gr["params"]], start):
+            p.copy_(s)
+    opt = AdaHessian(
+        [
+            dict(
+                params=gr["params"],
+                lr=gr["lr"],
+                betas=gr["betas"],
+                eps=gr["eps"],
+                weight_decay=gr["weight_decay"],
+                hessian_power=gr["k"],
+                spatial_average=gr["spatial"],
+            )
+            for gr in spec
+        ],
+        generator=torch.Generator().manual_seed(9),
+    )
+    for t in range(4):
+        opt.step(closure)
+        for p, r in expected[t].items():
+            torch.testing.assert_close(p.detach(), r, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(lin.bias.detach(), start[-1], rtol=0, atol=0)
+    assert lin.bias not in opt.state
+
+
+def test_adahessian_eps_is_added_after_the_power():
+    """One step, beta1 = 0, k = 1/2 on a diagonal quadratic: the step is
+    g / (sqrt|h| + eps), not g / sqrt(|h| + eps)."""
+    h = torch.tensor([4.0, 0.25], dtype=torch.float64)
+    w = torch.nn.Parameter(torch.ones(2, dtype=torch.float64))
+    opt = AdaHessian([w], lr=1.0, betas=(0.0, 0.5), eps=0.1, hessian_power=0.5)
+    opt.step(lambda: 0.5 * (h * w**2).sum())
+    expected = 1 - h / (h.sqrt() + 0.1)
+    torch.testing.assert_close(w.detach(), expected, rtol=1e-12, atol=0)
+
+
+def test_adahessian_spatial_average_on_a_2x2_kernel_by_hand():
+    """A 2x2x1x1 kernel, loss sum_k c_k w_k^2 / 2 (H = diag c): D = c, and
+    the (1x1) spatial average changes nothing; a 1x1x2x1 kernel averages
+    its two positions: |D| = (c1 + c2) / 2 for both."""
+    c = torch.tensor([1.0, 3.0, 5.0, 7.0], dtype=torch.float64)
+    w = torch.nn.Parameter(torch.ones(2, 2, 1, 1, dtype=torch.float64))
+    opt = AdaHessian([w], lr=1.0, betas=(0.0, 0.0), eps=0.0)
+    opt.step(lambda: 0.5 * (c * w.flatten() ** 2).sum())
+    torch.testing.assert_close(w.detach(), torch.zeros_like(w))  # Newton
+    u = torch.nn.Parameter(torch.ones(1, 1, 2, 1, dtype=torch.float64))
+    cu = torch.tensor([1.0, 3.0], dtype=torch.float64)
+    opt = AdaHessian([u], lr=1.0, betas=(0.0, 0.0), eps=0.0)
+    opt.step(lambda: 0.5 * (cu * u.flatten() ** 2).sum())
+    # step g / mean|D| = c / 2 per entry: 1 - c / 2
+    torch.testing.assert_close(u.detach().flatten(), 1 - cu / 2)
+
+
+def test_adahessian_skips_parameters_the_loss_does_not_use():
+    used = torch.nn.Parameter(torch.tensor([2.0]))
+    linear = torch.nn.Parameter(torch.tensor([1.0]))  # constant gradient
+    unused = torch.nn.Parameter(torch.tensor([5.0]))
+    opt = AdaHessian([used, linear, unused], lr=0.1, eps=1.0)
+    opt.step(lambda: used.pow(2).sum() + 3 * linear.sum())
+    assert used.item() < 2.0 and linear.item() < 1.0
+    assert unused.item() == 5.0 and unused not in opt.state
+    # the linear term has no curvature: D = 0, so the step is lr * g / eps
+    assert linear.item() == pytest.approx(1.0 - 0.1 * 3 / 1.0)
+    assert float(opt.state[linear]["exp_hessian_diag_sq"]) == 0.0
+
+
 def test_adahessian_arguments():
     w = torch.nn.Parameter(torch.zeros(2))
     with pytest.raises(ValueError, match=r"AdaHessian.step: 'closure' must be"):
         AdaHessian([w]).step()
-    with pytest.raises(ValueError, match=r"AdaHessian: 'lr' must be >= 0"):
-        AdaHessian([w], lr=-0.1)
-    with pytest.raises(ValueError, match=r"AdaHessian: 'betas\[1\]' must be"):
-        AdaHessian([w], betas=(0.9, 1.0))
-    with pytest.raises(
-        ValueError, match=r"AdaHessian: 'hessian_power' must be"
-    ):
-        AdaHessian([w], hessian_power=2.0)
-    with pytest.raises(TypeError, match=r"AdaHessian: 'generator' must be"):
-        AdaHessian([w], generator=0)
+    bad = [
+        (dict(lr=-0.1), ValueError, r"AdaHessian: 'lr' must be >= 0"),
+        (dict(betas=(0.9, 1.0)), ValueError, r"AdaHessian: 'betas\[1\]' must"),
+        (dict(betas=(-0.1, 0.9)), ValueError, r"AdaHessian: 'betas\[0\]' must"),
+        (dict(betas=0.9), ValueError, r"AdaHessian: 'betas' must be a pair"),
+        (dict(betas=(0.9,)), ValueError, r"AdaHessian: 'betas' must be a pair"),
+        (dict(eps=-1e-3), ValueError, r"AdaHessian: 'eps' must be >= 0"),
+        (
+            dict(weight_decay=-0.1),
+            ValueError,
+            r"AdaHessian: 'weight_decay' must be >= 0",
+        ),
+        (
+            dict(hessian_power=2.0),
+            ValueError,
+            r"AdaHessian: 'hessian_power' must be in \[0, 1\]",
+        ),
+        (
+            dict(spatial_average=1),
+            TypeError,
+            r"AdaHessian: 'spatial_average' must be a bool",
+        ),
+        (dict(generator=0), TypeError, r"AdaHessian: 'generator' must be"),
+    ]
+    for kwargs, exc, match in bad:
+        with pytest.raises(exc, match=match):
+            AdaHessian([w], **kwargs)
+
+
+def test_adahessian_update_arguments():
+    p, state = torch.zeros(2), {}
+    where = "adahessian_update_"
+    with pytest.raises(TypeError, match=rf"{where}: 'grad' must be a torch"):
+        adahessian_update_(p, [0.0, 0.0], p, state)
+    with pytest.raises(ValueError, match=rf"{where}: 'd' must be of shape"):
+        adahessian_update_(p, p, torch.zeros(3), state)
+    with pytest.raises(TypeError, match=rf"{where}: 'state' must be a dict"):
+        adahessian_update_(p, p, p, None)
+    with pytest.raises(ValueError, match=rf"{where}: 'eps' must be >= 0"):
+        adahessian_update_(p, p, p, state, eps=-1.0)
+    assert state == {}  # nothing done on a rejected call
 
 
 def test_other_arguments():
@@ -229,10 +436,42 @@ def test_other_arguments():
         ValueError, match=r"newton_step: 'damping' must be >= 0"
     ):
         newton_step(torch.zeros(2), torch.eye(2), damping=-1.0)
+    with pytest.raises(TypeError, match=r"newton_step: 'grad' must be a torch"):
+        newton_step([0.0, 0.0], torch.eye(2))
+    with pytest.raises(
+        TypeError, match=r"newton_step: 'hessian' must be a torch"
+    ):
+        newton_step(torch.zeros(2), [[1.0, 0.0], [0.0, 1.0]])
+    with pytest.raises(ValueError, match=r"newton_step: .* the same dtype"):
+        newton_step(torch.zeros(2), torch.eye(2, dtype=torch.float64))
+
+    def cg(**kwargs):
+        args = dict(matvec=lambda v: v, b=torch.ones(2))
+        args.update(kwargs)
+        return conjugate_gradient(args.pop("matvec"), args.pop("b"), **args)
+
     with pytest.raises(
         ValueError, match=r"conjugate_gradient: 'b' must be \(n,\)"
     ):
-        conjugate_gradient(lambda v: v, torch.zeros(2, 2))
+        cg(b=torch.zeros(2, 2))
+    with pytest.raises(TypeError, match=r"conjugate_gradient: 'b' must be a"):
+        cg(b=[1.0, 1.0])
+    with pytest.raises(
+        TypeError, match=r"conjugate_gradient: 'matvec' must be callable"
+    ):
+        cg(matvec=torch.eye(2))
+    with pytest.raises(
+        ValueError, match=r"conjugate_gradient: 'max_iter' must be >= 1"
+    ):
+        cg(max_iter=0)
+    with pytest.raises(ValueError, match=r"conjugate_gradient: 'tol' must be"):
+        cg(tol=-1.0)
+    with pytest.raises(TypeError, match=r"conjugate_gradient: 'x0' must be a"):
+        cg(x0=[0.0, 0.0])
+    with pytest.raises(
+        ValueError, match=r"conjugate_gradient: 'x0' must be of shape \(2,\)"
+    ):
+        cg(x0=torch.zeros(3))
     with pytest.raises(
         ValueError, match=r"hutchinson_diagonal: 'n_probes' must be >= 1"
     ):
@@ -241,3 +480,16 @@ def test_other_arguments():
         TypeError, match=r"hutchinson_diagonal: 'hvp' must be callable"
     ):
         hutchinson_diagonal(None, [torch.zeros(2)])
+    for like in ([], [[0.0, 1.0]]):
+        with pytest.raises(
+            TypeError, match=r"hutchinson_diagonal: 'like' must be a non-empty"
+        ):
+            hutchinson_diagonal(lambda vs: vs, like)
+    with pytest.raises(
+        TypeError, match=r"hutchinson_diagonal: 'generator' must be"
+    ):
+        hutchinson_diagonal(lambda vs: vs, [torch.zeros(2)], generator=3)
+    with pytest.raises(TypeError, match=r"rademacher_like: 'generator' must"):
+        rademacher_like(torch.zeros(2), generator="seed")
+    with pytest.raises(TypeError, match=r"rademacher_like: 't' must be a"):
+        rademacher_like([0.0, 0.0])
