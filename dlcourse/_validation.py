@@ -9,7 +9,7 @@ what is allowed and what was received::
 from __future__ import annotations
 
 import math
-from numbers import Real
+from numbers import Integral, Real
 from typing import Any
 
 __all__ = [
@@ -83,11 +83,16 @@ def check_in_range(
 
 
 def check_int(where: str, name: str, value: Any, low: int | None = None) -> int:
-    """Check that ``value`` is an int (not a bool), optionally ``>= low``."""
-    if isinstance(value, bool) or not isinstance(value, int):
+    """Check that ``value`` is an integer (not a bool), optionally ``>= low``.
+
+    Python ints and NumPy's integer scalars (``np.arange`` gives those) pass;
+    the value is returned as a Python int.
+    """
+    if isinstance(value, bool) or not isinstance(value, Integral):
         raise TypeError(
             f"{where}: '{name}' must be an int; got {type(value).__name__}."
         )
+    value = int(value)
     if low is not None and value < low:
         _fail(where, name, f">= {low}", value)
     return value

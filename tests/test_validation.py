@@ -1,5 +1,6 @@
 """The shared argument checks and the seeding helper."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -41,6 +42,10 @@ def test_real_int_choice_type():
         check_int("f", "n", 2.0)
     with pytest.raises(ValueError, match=r"'n' must be >= 1; got 0"):
         check_int("f", "n", 0, low=1)
+    with pytest.raises(TypeError, match=r"'n' must be an int; got bool"):
+        check_int("f", "n", True)
+    with pytest.raises(TypeError, match=r"'n' must be an int; got float64"):
+        check_int("f", "n", np.float64(2.0))
     with pytest.raises(
         ValueError, match=r"'a' must be one of 'x', 'y'; got 'z'"
     ):
@@ -80,3 +85,10 @@ def test_seed_everything_rejects_bad_arguments():
         ValueError, match=r"seed_everything: 'threads' must be >= 1; got 0"
     ):
         seed_everything(0, threads=0)
+
+
+def test_int_check_accepts_numpy_integers_and_returns_an_int():
+    got = check_int("f", "n", np.arange(5)[3], low=1)
+    assert got == 3 and type(got) is int
+    with pytest.raises(ValueError, match=r"'n' must be >= 1; got 0"):
+        check_int("f", "n", np.int32(0), low=1)

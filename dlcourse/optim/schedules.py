@@ -36,7 +36,7 @@ __all__ = [
 
 def step_lr(t: int, *, base_lr: float, step_size: int, gamma: float = 0.1):
     r"""Step decay: :math:`\eta_t = \eta_0\, \gamma^{\lfloor t / s \rfloor}`."""
-    check_int("step_lr", "t", t, low=0)
+    t = check_int("step_lr", "t", t, low=0)
     check_in_range("step_lr", "base_lr", base_lr, low=0.0)
     check_int("step_lr", "step_size", step_size, low=1)
     check_in_range("step_lr", "gamma", gamma, low=0.0)
@@ -54,7 +54,7 @@ def cosine_lr(t: int, *, base_lr: float, T_max: int, eta_min: float = 0.0):
     from :math:`\eta_0` at :math:`t = 0` to :math:`\eta_{\min}` at
     :math:`t = T_{\max}` (past it the cosine climbs back, as in torch).
     """
-    check_int("cosine_lr", "t", t, low=0)
+    t = check_int("cosine_lr", "t", t, low=0)
     check_in_range("cosine_lr", "base_lr", base_lr, low=0.0)
     check_int("cosine_lr", "T_max", T_max, low=1)
     check_in_range("cosine_lr", "eta_min", eta_min, low=0.0)
@@ -73,7 +73,7 @@ def linear_factor(
     r"""Linear warm-up factor: from ``start_factor`` at :math:`t = 0` to
     ``end_factor`` at :math:`t =` ``total_iters``, constant after:
     :math:`f_t = f_0 + (f_1 - f_0) \min(t, T)/T`."""
-    check_int("linear_factor", "t", t, low=0)
+    t = check_int("linear_factor", "t", t, low=0)
     check_in_range(
         "linear_factor",
         "start_factor",
