@@ -511,6 +511,7 @@ def test_code_colours_have_4_5_to_1_contrast(browser, base_url, site):
     the background code blocks are drawn on: the one style sheet that the
     pages' axe runs leave out (they skip div.highlight, see
     test_page_renders_offline)."""
+    assert CODE_CONTRAST_PAGE in toc_pages(), "CODE_CONTRAST_PAGE: not a page"
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     try:
         page = context.new_page()
