@@ -470,7 +470,10 @@ CODE_COLOURS_JS = """(theme) => {
         colours.push([sel, rule.style.color, rule.style.backgroundColor]);
     }
   }
-  return {background: getComputedStyle(pre).backgroundColor, colours};
+  const style = getComputedStyle(pre);
+  // the text outside any token (plain names, stream outputs) too
+  colours.push(["div.highlight pre", style.color, ""]);
+  return {background: style.backgroundColor, colours};
 }"""
 
 
@@ -507,10 +510,10 @@ def test_contrast_ratio_matches_wcag_examples():
 
 
 def test_code_colours_have_4_5_to_1_contrast(browser, base_url, site):
-    """Every token colour of the highlighted code, in both themes, against
-    the background code blocks are drawn on: the one style sheet that the
-    pages' axe runs leave out (they skip div.highlight, see
-    test_page_renders_offline)."""
+    """Every token colour of the highlighted code, and its plain text, in
+    both themes, against the background code blocks are drawn on: what the
+    pages' axe runs leave out (they skip div.highlight, which holds code
+    cells and text outputs; see test_page_renders_offline)."""
     assert CODE_CONTRAST_PAGE in toc_pages(), "CODE_CONTRAST_PAGE: not a page"
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     try:
