@@ -38,7 +38,8 @@ test-robust: venv
 
 # Proof that canonical numerics do not depend on the instruction set: the notebooks'
 # stored outputs compared with MKL capped at SSE4.2 and oneDNN at SSE4.1 (torch's kernels
-# and numpy's loops are already at their portable baseline in canonical mode).
+# and numpy's loops are already at their portable baseline in canonical mode, and
+# seed_everything keeps convolutions off oneDNN there).
 test-isa: venv
 	MKL_ENABLE_INSTRUCTIONS=SSE4_2 ONEDNN_MAX_CPU_ISA=SSE41 $(BIN)/python -m pytest book
 

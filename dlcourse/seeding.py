@@ -18,7 +18,14 @@ def seed_everything(
 ) -> torch.Generator:
     """Seed Python, NumPy and torch, and make torch deterministic.
 
-    Also returns a generator seeded with ``seed``.
+    Also returns a generator seeded with ``seed``. In the course's canonical
+    numerics (``DLCOURSE_NUMERICS=canonical``, set by the tests and by
+    ``make notebooks``) it also turns off torch's oneDNN backend: oneDNN
+    generates its convolution kernels for the CPU it runs on (AVX2 on one
+    machine, AVX-512 on another) and has no reproducible mode, so a trained
+    CNN's last digits would differ between machines. Without it, a
+    convolution is an unfold and a matrix product, in torch's portable
+    kernels and MKL's reproducible one.
 
     Parameters
     ----------
@@ -49,4 +56,6 @@ def seed_everything(
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True)
+    if os.environ.get("DLCOURSE_NUMERICS") == "canonical":
+        torch.backends.mkldnn.enabled = False
     return torch.Generator().manual_seed(seed)

@@ -26,6 +26,12 @@ when each library loads (so they must be set before ``import torch``):
     two threads unless a notebook asks otherwise
     (``seed_everything(threads=...)``).
 
+oneDNN, which torch uses for convolutions, generates its kernels for the CPU
+at hand and has no reproducible mode; it has no switch in the environment
+either, so ``dlcourse.seed_everything`` turns it off in canonical mode
+(``torch.backends.mkldnn.enabled = False``), and a convolution becomes an
+unfold and an MKL matrix product.
+
 Both modes also set ``OMP_WAIT_POLICY=PASSIVE`` (unless set already): idle
 OpenMP threads sleep instead of spinning, which changes no result but keeps a
 two-thread chapter from running many times slower on a machine whose cores are

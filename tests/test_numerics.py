@@ -47,6 +47,30 @@ def test_this_run_uses_the_mode_it_was_asked_for():
         assert os.environ["MKL_CBWR"] == "COMPATIBLE"
 
 
+def test_canonical_convolutions_do_not_use_onednn(monkeypatch):
+    # oneDNN picks its convolution kernels by the CPU: canonical runs must
+    # not use it, native ones keep it (seed_everything decides)
+    before = torch.backends.mkldnn.enabled
+    try:
+        monkeypatch.setenv("DLCOURSE_NUMERICS", "native")
+        torch.backends.mkldnn.enabled = True
+        seed_everything(0)
+        assert torch.backends.mkldnn.enabled
+        monkeypatch.setenv("DLCOURSE_NUMERICS", "canonical")
+        seed_everything(0)
+        assert not torch.backends.mkldnn.enabled
+        # and a convolution is then exactly an unfold and a matrix product
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(3, 4, 40, generator=g, dtype=torch.float64)
+        w = torch.randn(6, 4, 5, generator=g, dtype=torch.float64)
+        y = torch.nn.functional.conv1d(x, w)
+        cols = x.unfold(-1, 5, 1)  # (3, 4, 36, 5)
+        ref = torch.einsum("bcjk,ock->boj", cols, w)
+        torch.testing.assert_close(y, ref)
+    finally:
+        torch.backends.mkldnn.enabled = before
+
+
 def test_command_line_runs_a_command_in_the_mode():
     code = "import os, torch; print(torch.backends.cpu.get_cpu_capability())"
     script = ROOT / "scripts" / "numerics.py"
