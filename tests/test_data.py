@@ -22,6 +22,7 @@ from dlcourse.data import (
     Quadratic,
     Rosenbrock,
     Saddle,
+    fresh_mnist1d,
     load_digits,
     load_mnist1d,
 )
@@ -681,3 +682,39 @@ def test_objective_bad_points(f, method, x, exc, match):
 def test_base_class_is_abstract():
     with pytest.raises(TypeError, match="abstract"):
         data.Objective()
+
+
+def test_fresh_mnist1d_is_a_new_balanced_sample_of_the_same_generator():
+    state = random.getstate(), np.random.get_state()[1].copy()
+    a = fresh_mnist1d(7, 500)
+    assert random.getstate() == state[0]  # the global RNGs are put back
+    assert np.array_equal(np.random.get_state()[1], state[1])
+    assert a["x"].shape == (500, 40) and a["x"].dtype == torch.float32
+    assert a["y"].dtype == torch.int64
+    assert torch.bincount(a["y"], minlength=10).tolist() == [50] * 10
+    b = fresh_mnist1d(7, 500)
+    assert torch.equal(a["x"], b["x"]) and torch.equal(a["y"], b["y"])
+    c = fresh_mnist1d(8, 500)
+    assert not torch.equal(a["x"], c["x"])
+    # standardized as the generator standardizes its own data
+    assert abs(a["x"].mean().item()) < 1e-5
+    assert abs(a["x"].std(correction=0).item() - 1) < 1e-5
+    # no example of the course's data set comes back
+    base = load_mnist1d()
+    known = torch.cat([base["x"], base["x_test"]])
+    nearest = torch.cdist(a["x"], known).min(1).values
+    assert nearest.min() > 0.1
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(seed=42), ValueError, "a seed other than 42"),
+        (dict(seed=-1), ValueError, "'seed' must be >= 0"),
+        (dict(seed=1.5), TypeError, "'seed' must be an int"),
+        (dict(seed=1, num_samples=0), ValueError, "'num_samples' must be"),
+    ],
+)
+def test_fresh_mnist1d_bad_arguments(kwargs, exc, match):
+    with pytest.raises(exc, match=match):
+        fresh_mnist1d(**kwargs)

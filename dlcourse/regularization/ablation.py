@@ -458,7 +458,13 @@ def run_ablation(
     ensemble of the final configuration: ``members`` are the sizes tried
     (new members get new seeds; members are averaged in probability, as
     bagging does). A candidate equal to the current configuration is not
-    trained again: it is the previous row's models. Returns one dict per
+    trained again: it is the previous row's models, unless the stage trains
+    differently from the previous row (its third item changes the
+    schedule), in which case the current configuration is trained again
+    under the new settings and the previous models are not a candidate: a
+    stage ``(name, {}, new_settings)`` is a *control* row, the same
+    regularizers under another training budget. Repeated candidates are
+    tried once. Returns one dict per
     row: ``name``, ``config``, ``epoch``, ``val`` (per seed), ``tried``
     (each candidate's per-seed validation accuracy), ``stage_run`` (the
     models the stage trained), ``run``,
@@ -469,7 +475,10 @@ def run_ablation(
         name, grid = stage[0], stage[1]
         stage_train = {**train, **(stage[2] if len(stage) > 2 else {})}
         candidates = _candidates(config, grid)
-        new = [c for c in candidates if not rows or c != config]
+        # the previous row's models stand for the current configuration
+        # only if this stage trains as the previous row did
+        reuse = bool(rows) and stage_train == rows[-1]["train"]
+        new = [c for c in candidates if not reuse or c != config]
         run = train_rows(
             [c for c in new for _ in seeds],
             [s for _ in new for s in seeds],
@@ -480,7 +489,7 @@ def run_ablation(
         row["train"] = stage_train
         tried = {c: _val_at_best(run, c) for c in new}
         # the current configuration is the previous row's models themselves
-        if rows and config in candidates:
+        if reuse and config in candidates:
             tried[config] = rows[-1]["val"]
             if rows[-1]["score"] >= row["score"]:
                 row = {**rows[-1], "name": name, "candidates": candidates}
@@ -528,12 +537,14 @@ def _candidates(config, grid):
     lengths = {len(v) for v in grid.values()}
     if len(lengths) != 1:
         _fail("run_ablation", "grid", "lists of one length", lengths)
-    return [
-        dataclasses.replace(
+    out = []
+    for values in zip(*grid.values()):  # None: keep the current value
+        c = dataclasses.replace(
             config, **{k: v for k, v in zip(grid, values) if v is not None}
         )
-        for values in zip(*grid.values())
-    ]  # None: keep the current value
+        if c not in out:
+            out.append(c)
+    return out
 
 
 def _ensemble_row(last, seeds, data, members, train):

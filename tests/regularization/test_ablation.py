@@ -429,3 +429,39 @@ def test_new_argument_checks():
     )
     with pytest.raises(ValueError, match="row_log_probs: 'shifts' must be"):
         row_log_probs(rows[0], x, shifts=[])
+
+
+def test_a_stage_with_new_training_settings_retrains_the_current_rows():
+    # a control row: the same configuration under a longer budget is
+    # trained again, and the previous (shorter) models are no candidate
+    data = _data(80)
+    longer = {"epochs": TRAIN["epochs"] + 2}
+    stages = [
+        ("baseline", {}),
+        ("+ wd", {"weight_decay": [0.0, 0.5]}),
+        ("+ longer", {}, longer),
+        ("+ dropout", {"dropout": [0.0, 0.2]}, longer),
+    ]
+    rows = run_ablation(stages, [0, 1], data, members=[1], train=TRAIN)
+    control = rows[2]
+    assert control["config"] == rows[1]["config"]
+    assert control["run"] is not rows[1]["run"]
+    assert control["run"].epochs[-1] == TRAIN["epochs"] + 2
+    assert list(control["tried"]) == [rows[1]["config"]]
+    torch.testing.assert_close(control["tried"][control["config"]],
+                               control["val"])  # fmt: skip
+    # the next stage, trained like the control, reuses the control's models
+    off = rows[1]["config"]
+    torch.testing.assert_close(rows[3]["tried"][off], control["val"])
+    assert all(c != off for c in rows[3]["stage_run"].configs)
+
+
+def test_repeated_candidates_are_tried_once():
+    data = _data(80)
+    stages = [
+        ("baseline", {}),
+        ("+ wd", {"weight_decay": [0.0, 0.5, 0.5, None]}),
+    ]
+    rows = run_ablation(stages, [0], data, members=[1], train=TRAIN)
+    assert list(rows[1]["tried"]) == [RowConfig(), RowConfig(weight_decay=0.5)]
+    assert rows[1]["stage_run"].configs == [RowConfig(weight_decay=0.5)]
