@@ -311,7 +311,7 @@ def train_rows(
     the same seed start from the same weights and see the same minibatches
     (paired runs). ``data`` holds ``x``, ``y`` (training) and ``x_val``,
     ``y_val``. Each step (Adam, learning rate ``lr``) minimizes the sum of
-    the models' own losses; after it, each model's weights decay by
+    the models' own losses; before each update, each model's weights decay by
     :math:`(1 - \eta\lambda_i)` (AdamW's decoupled decay, applied to the
     weights only). Every ``every`` epochs the training and validation
     accuracies and a copy of the weights are kept. ``generator`` draws the
