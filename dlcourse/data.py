@@ -85,17 +85,9 @@ def _digest(arrays: dict) -> str:
     return h.hexdigest()
 
 
-def _generate_mnist1d(**changes) -> dict:
-    """Run the ``mnist1d`` generator with its default arguments (seed 42),
-    or with ``changes`` to them (e.g. ``seed``, ``num_samples``)."""
-    from mnist1d.data import get_dataset_args, make_dataset
-
-    args = get_dataset_args()
-    for name, value in changes.items():
-        setattr(args, name, value)
-    if changes:
-        return _run_generator(make_dataset, args)
-    data = _run_generator(make_dataset, args)
+def _generate_mnist1d() -> dict:
+    """Run the ``mnist1d`` generator with its default arguments (seed 42)."""
+    data = _run_generator()
     arrays = {
         k: np.ascontiguousarray(data[k], dtype=dt)
         for k, (_, dt) in _MNIST1D_SPEC.items()
@@ -104,9 +96,17 @@ def _generate_mnist1d(**changes) -> dict:
     return arrays
 
 
-def _run_generator(make_dataset, args) -> dict:
-    # make_dataset reseeds the global `random` and NumPy generators: put them
-    # back.
+def _run_generator(**changes) -> dict:
+    """``mnist1d``'s make_dataset with its default arguments, but ``changes``.
+
+    make_dataset reseeds the global `random` and NumPy generators: they are
+    put back.
+    """
+    from mnist1d.data import get_dataset_args, make_dataset
+
+    args = get_dataset_args()
+    for name, value in changes.items():
+        setattr(args, name, value)
     py_state, np_state = random.getstate(), np.random.get_state()
     try:
         return make_dataset(args)
@@ -269,9 +269,7 @@ def fresh_mnist1d(seed: int, num_samples: int = 2000) -> dict:
             seed,
         )
     num_samples = check_int(where, "num_samples", num_samples, low=1)
-    data = _generate_mnist1d(
-        seed=seed, num_samples=num_samples, train_split=0.0
-    )
+    data = _run_generator(seed=seed, num_samples=num_samples, train_split=0.0)
     x = np.ascontiguousarray(data["x_test"], dtype=np.float32)
     y = np.ascontiguousarray(data["y_test"], dtype=np.int64)
     assert x.shape == (num_samples, 40) and y.shape == (num_samples,)
