@@ -8,18 +8,15 @@ formulas.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import random
-import tempfile
 import warnings
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from dlcourse._store import cache_root, read_npz, write_npz
 from dlcourse._validation import (
     _fail,
     check_choice,
@@ -51,21 +48,6 @@ _MNIST1D_SPEC = {  # name -> (shape, dtype) of the arrays we return and cache
 }
 
 
-def _cache_root(cache_dir) -> Path:
-    """The cache directory.
-
-    ``cache_dir``, else $DLCOURSE_CACHE_DIR, $XDG_CACHE_HOME/dlcourse,
-    ~/.cache/dlcourse.
-    """
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    if os.environ.get("DLCOURSE_CACHE_DIR"):
-        return Path(os.environ["DLCOURSE_CACHE_DIR"]).expanduser()
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "dlcourse"
-    return Path.home() / ".cache" / "dlcourse"
-
-
 def _mnist1d_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -73,16 +55,6 @@ def _mnist1d_version() -> str:
         return version("mnist1d")
     except PackageNotFoundError:
         return "unknown"
-
-
-def _digest(arrays: dict) -> str:
-    """SHA-256 of the names, dtypes, shapes and bytes of ``arrays``."""
-    h = hashlib.sha256()
-    for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
-        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
 
 
 def _generate_mnist1d() -> dict:
@@ -121,68 +93,24 @@ def _read_cache(path: Path) -> tuple[dict | None, str | None]:
     Return ``(arrays, None)`` if valid, ``(None, None)`` if missing, else
     ``(None, reason)``.
     """
-    # isfile is also False, not an error, for an unreadable directory.
-    if not os.path.isfile(path):
-        return None, None
-    # is_zipfile first: np.load would take other bytes for a pickle.
-    if not zipfile.is_zipfile(path):
-        return None, "it is not an .npz (zip) file"
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            stored = {k: f[k] for k in f.files}
-        meta = json.loads(str(stored.pop("meta")))
-    # zip, zlib, json and I/O errors: all mean "unreadable"
-    except Exception as exc:
-        return None, f"it could not be read ({type(exc).__name__}: {exc})"
-    if not isinstance(meta, dict):
-        return None, "its metadata are not a JSON object"
     expected = {"format": _CACHE_FORMAT, "mnist1d": _mnist1d_version()}
-    found = {k: meta.get(k) for k in expected}
-    if found != expected:
-        return None, f"it was written for {found}, not {expected}"
+    return read_npz(path, expected, _check_spec)
+
+
+def _check_spec(stored: dict) -> str | None:
     if sorted(stored) != sorted(_MNIST1D_SPEC):
-        return (
-            None,
-            f"it holds arrays {sorted(stored)}, not {sorted(_MNIST1D_SPEC)}",
-        )
+        return f"it holds arrays {sorted(stored)}, not {sorted(_MNIST1D_SPEC)}"
     for name, (shape, dtype) in _MNIST1D_SPEC.items():
         if stored[name].shape != shape or stored[name].dtype != dtype:
             a = stored[name]
-            return None, f"'{name}' has shape {a.shape} and dtype {a.dtype}"
-    if _digest(stored) != meta.get("sha256"):
-        return None, "its SHA-256 checksum does not match its contents"
-    return stored, None
+            return f"'{name}' has shape {a.shape} and dtype {a.dtype}"
+    return None
 
 
 def _write_cache(path: Path, arrays: dict) -> str | None:
-    """Write ``arrays`` atomically (temporary file + ``os.replace``).
-
-    Return an error message, or None on success.
-    """
-    meta = json.dumps(
-        {
-            "format": _CACHE_FORMAT,
-            "mnist1d": _mnist1d_version(),
-            "sha256": _digest(arrays),
-        }
-    )
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(
-            dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-        )
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, meta=np.array(meta), **arrays)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return None
+    """Write ``arrays`` atomically; return an error message, or None."""
+    meta = {"format": _CACHE_FORMAT, "mnist1d": _mnist1d_version()}
+    return write_npz(path, arrays, meta)
 
 
 def load_mnist1d(
@@ -224,7 +152,7 @@ def load_mnist1d(
         if not os.fspath(cache_dir):
             _fail(where, "cache_dir", "a non-empty path", cache_dir)
     check_type(where, "regenerate", regenerate, bool, "a bool")
-    path = _cache_root(cache_dir) / _CACHE_NAME
+    path = cache_root(cache_dir) / _CACHE_NAME
     arrays, reason = (None, None) if regenerate else _read_cache(path)
     if reason is not None:
         warnings.warn(

@@ -17,7 +17,7 @@ import torch
 from torch.autograd.functional import hessian as autograd_hessian
 from torch.testing import assert_close
 
-from dlcourse import data
+from dlcourse import _store, data
 from dlcourse.data import (
     Quadratic,
     Rosenbrock,
@@ -171,7 +171,7 @@ def _wrong_shape_valid_checksum(path):
     def change(a):
         a["x"] = a["x"][:10]
         meta = json.loads(str(a["meta"]))
-        meta["sha256"] = data._digest(
+        meta["sha256"] = _store.digest(
             {k: v for k, v in a.items() if k != "meta"}
         )
         a["meta"] = np.array(json.dumps(meta))

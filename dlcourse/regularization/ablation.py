@@ -43,11 +43,15 @@ test-time augmentation (probabilities averaged over warped copies).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
+import os
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
+from dlcourse._store import cached_arrays, digest
 from dlcourse._validation import (
     _fail,
     check_choice,
@@ -134,12 +138,14 @@ def warp_signals(x: torch.Tensor, shift, stretch=1.0) -> torch.Tensor:
     pos = ((j - length / 2) / stretch + length / 2 - shift) % length
     low = pos.floor()
     w = pos - low  # interpolation weight of the right neighbour
-    i0 = low.long() % length
-    i1 = (i0 + 1) % length
+    i0 = low.long()  # in 0..L (pos can round up to L)
+    # the signal continued circularly, ext[L + k] = rest[k], so that i0 + 1
+    # needs no wrapping either
+    ext = torch.cat([rest, rest[..., :2]], dim=-1)
     shape = torch.broadcast_shapes(rest.shape, pos.shape)
-    rest = rest.expand(shape)
-    i0, i1, w = i0.expand(shape), i1.expand(shape), w.expand(shape)
-    moved = rest.gather(-1, i0) * (1 - w) + rest.gather(-1, i1) * w
+    ext = ext.expand(*shape[:-1], length + 2)
+    i0, w = i0.expand(shape), w.expand(shape)
+    moved = ext.gather(-1, i0) * (1 - w) + ext.gather(-1, i0 + 1) * w
     return line + moved
 
 
@@ -270,17 +276,21 @@ class RowRun:
 
     def logits(self, checkpoint: int, x: torch.Tensor) -> torch.Tensor:
         """(models, N, classes) logits of every model at a checkpoint."""
-        return _forward(self.params[checkpoint], x, None, None)
+        return _forward(self.params[checkpoint], x)
 
 
-def _forward(params, x, p, generator):
-    """The stacked MLP; hidden dropout with rates p (M, 1, 1) if given."""
+def _forward(params, x, p=None, generator=None):
+    """The stacked MLP; hidden dropout with rates p (M, 1, 1) if given.
+
+    The ReLU is written as a product with its 0/1 mask, which gives the same
+    values as ``torch.relu`` and a backward pass that is one product too.
+    """
     weights, biases = params[0::2], params[1::2]
     h = x  # (N, n_in) or (M, N, n_in)
     for i, (w, b) in enumerate(zip(weights, biases)):
         h = torch.baddbmm(b, h.expand(len(w), *h.shape[-2:]), w)  # (M,N,out)
         if i < len(weights) - 1:
-            h = torch.relu(h)
+            h = h * (h > 0).to(h.dtype)  # ReLU(h) = h [h > 0]
             if p is not None:
                 h = dropout(h, p, generator=generator)
     return h
@@ -303,6 +313,7 @@ def train_rows(
     every: int,
     generator: torch.Generator,
     schedule: str = "constant",
+    cache=False,
 ) -> RowRun:
     r"""Train one MLP per (config, seed) pair, all at once.
 
@@ -321,6 +332,14 @@ def train_rows(
     quarter, then :math:`\eta\,\tfrac12(1 + \cos \pi f)` with :math:`f`
     going from 0 to 1 over the rest (a warm-up, then a cosine decay); the
     decay factor is :math:`1 - \eta_\tau\lambda_i`.
+
+    ``cache``: False (train), True (the course's cache directory, as
+    :func:`dlcourse.data.load_mnist1d`) or a directory: the run is kept in
+    a checksummed file named by every argument, the state of ``generator``
+    and the computation's environment (torch's version and kernels, the
+    numerics settings, the source of ``dlcourse``), and read back, with
+    ``generator`` left in the state training leaves it in, when all of them
+    are the same again.
     """
     where = "train_rows"
     check_type(where, "configs", configs, list, "a list of RowConfig")
@@ -336,6 +355,81 @@ def train_rows(
     lr = check_in_range(where, "lr", lr, low=0.0, low_inclusive=False)
     check_type(where, "generator", generator, torch.Generator, "a Generator")
     check_choice(where, "schedule", schedule, ("constant", "one-cycle"))
+    settings = dict(
+        sizes=list(sizes),
+        epochs=epochs,
+        lr=lr,
+        batch_size=batch_size,
+        every=every,
+        schedule=schedule,
+    )
+    if cache is False:
+        return _train(configs, seeds, data, generator, **settings)
+    if cache is True:
+        cache = None  # the default directory
+    else:
+        check_type(where, "cache", cache, (str, os.PathLike), "a bool or path")
+    return _cached_train(
+        where, cache, configs, seeds, data, generator, settings
+    )
+
+
+def _cached_train(where, cache_dir, configs, seeds, data, generator, settings):
+    """:func:`_train` through a checksummed cache file (``cached_arrays``)."""
+    key = dict(
+        configs=[dataclasses.asdict(c) for c in configs],
+        seeds=list(seeds),
+        **settings,
+        generator=hashlib.sha256(generator.get_state().numpy()).hexdigest(),
+        data=digest({k: data[k].numpy() for k in ("x", "y", "x_val", "y_val")}),
+    )
+
+    def compute():
+        run = _train(configs, seeds, data, generator, **settings)
+        arrays = {
+            "epochs": np.array(run.epochs, dtype=np.int64),
+            "train_acc": run.train_acc.numpy(),
+            "val_acc": run.val_acc.numpy(),
+            "generator": generator.get_state().numpy(),
+        }
+        for c, kept in enumerate(run.params):
+            arrays.update(
+                {f"params_{c}_{k}": t.numpy() for k, t in enumerate(kept)}
+            )
+        return arrays
+
+    arrays = cached_arrays(where, cache_dir, "ablation", key, compute)
+    generator.set_state(torch.from_numpy(arrays["generator"].copy()))
+    n_params = 2 * (len(settings["sizes"]) - 1)
+    params = [
+        [torch.from_numpy(arrays[f"params_{c}_{k}"]) for k in range(n_params)]
+        for c in range(len(arrays["epochs"]))
+    ]
+    return RowRun(
+        list(configs),
+        list(seeds),
+        arrays["epochs"].tolist(),
+        torch.from_numpy(arrays["train_acc"]),
+        torch.from_numpy(arrays["val_acc"]),
+        params,
+        list(settings["sizes"]),
+    )
+
+
+def _train(
+    configs,
+    seeds,
+    data,
+    generator,
+    *,
+    sizes,
+    epochs,
+    lr,
+    batch_size,
+    every,
+    schedule,
+):
+    """The training of :func:`train_rows` (arguments checked)."""
     x, y = data["x"], data["y"]
     mlps = [
         make_mlp(sizes, generator=torch.Generator().manual_seed(s))
@@ -425,7 +519,7 @@ def _checkpoint(history, epoch, params, data):
             ("train", (data["x"], data["y"])),
             ("val", (data["x_val"], data["y_val"])),
         ):
-            history[split].append(_accuracy(_forward(kept, x, None, None), y))
+            history[split].append(_accuracy(_forward(kept, x), y))
 
 
 def _best(run: RowRun, config: RowConfig) -> tuple[int, float]:
@@ -443,6 +537,7 @@ def run_ablation(
     *,
     members: list[int],
     train: dict,
+    cache=False,
 ) -> list[dict]:
     """Add regularizers one stage at a time, each chosen on validation.
 
@@ -468,7 +563,8 @@ def run_ablation(
     row: ``name``, ``config``, ``epoch``, ``val`` (per seed), ``tried``
     (each candidate's per-seed validation accuracy), ``stage_run`` (the
     models the stage trained), ``run``,
-    ``checkpoint``, ``columns``; see :func:`row_log_probs`.
+    ``checkpoint``, ``columns``; see :func:`row_log_probs`. ``cache``: as
+    :func:`train_rows`, for every model it trains.
     """
     rows, config = [], RowConfig()
     for stage in stages:
@@ -484,6 +580,7 @@ def run_ablation(
             [s for _ in new for s in seeds],
             data,
             **stage_train,
+            cache=cache,
         )
         row = _row(name, run, new, candidates)
         row["train"] = stage_train
@@ -497,9 +594,8 @@ def run_ablation(
         row["stage_run"] = run
         rows.append(row)
         config = row["config"]
-    rows.append(
-        _ensemble_row(rows[-1], seeds, data, members, rows[-1]["train"])
-    )
+    train = {**rows[-1]["train"], "cache": cache}
+    rows.append(_ensemble_row(rows[-1], seeds, data, members, train))
     return rows
 
 

@@ -3,11 +3,14 @@
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
+from dlcourse import _store
 from dlcourse.nn import make_mlp
+from dlcourse.regularization import ablation
 from dlcourse.regularization.ablation import (
     RowConfig,
     augment_signals,
@@ -465,3 +468,128 @@ def test_repeated_candidates_are_tried_once():
     rows = run_ablation(stages, [0], data, members=[1], train=TRAIN)
     assert list(rows[1]["tried"]) == [RowConfig(), RowConfig(weight_decay=0.5)]
     assert rows[1]["stage_run"].configs == [RowConfig(weight_decay=0.5)]
+
+
+# ----------------------------------------------------------------- the cache
+
+CACHED = dict(TRAIN, epochs=3, every=2)
+CONFIGS = [RowConfig(dropout=0.3, max_shift=2, noise=0.1), RowConfig()]
+
+
+def _cached(cache, seed=5, seeds=(0, 1), **changes):
+    gen = _gen(seed)
+    train = {**CACHED, "generator": gen, **changes}
+    run = train_rows(CONFIGS, list(seeds), _data(), **train, cache=cache)
+    return run, gen
+
+
+def _same_run(a, b):
+    assert a.configs == b.configs and a.seeds == b.seeds
+    assert a.epochs == b.epochs and a.sizes == b.sizes
+    assert torch.equal(a.train_acc, b.train_acc)
+    assert torch.equal(a.val_acc, b.val_acc)
+    for pa, pb in zip(a.params, b.params, strict=True):
+        for ta, tb in zip(pa, pb, strict=True):
+            assert torch.equal(ta, tb)
+
+
+def test_cached_run_is_the_trained_run_and_is_read_back(tmp_path, monkeypatch):
+    trained, gen = _cached(False)
+    written, gen_w = _cached(tmp_path)
+    assert len(list(tmp_path.glob("ablation-*.npz"))) == 1
+    _same_run(trained, written)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("trained again instead of reading the cache")
+
+    monkeypatch.setattr(ablation, "_train", no_training)
+    read, gen_r = _cached(tmp_path)
+    _same_run(trained, read)
+    # the generator is left where training leaves it, read back or not
+    assert torch.equal(gen.get_state(), gen_w.get_state())
+    assert torch.equal(gen.get_state(), gen_r.get_state())
+    logits = read.logits(-1, _data()["x_val"])
+    torch.testing.assert_close(logits, trained.logits(-1, _data()["x_val"]))
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [dict(seed=6), dict(seeds=(0, 2)), dict(lr=2e-2), dict(every=3)],
+)
+def test_every_argument_and_the_generator_state_name_the_file(
+    tmp_path, changes
+):
+    _cached(tmp_path)
+    other, _ = _cached(tmp_path, **changes)
+    assert len(list(tmp_path.glob("ablation-*.npz"))) == 2
+    fresh, _ = _cached(False, **changes)
+    _same_run(other, fresh)
+
+
+def test_another_environment_is_another_file(tmp_path, monkeypatch):
+    _cached(tmp_path)
+    env = _store.computation_environment()
+    assert {"torch", "dlcourse", "numerics", "kernels", "threads"} <= set(env)
+    monkeypatch.setattr(
+        _store, "computation_environment", lambda: {**env, "torch": "0.0"}
+    )
+    _cached(tmp_path)
+    assert len(list(tmp_path.glob("ablation-*.npz"))) == 2
+
+
+def _only_file(folder):
+    (path,) = folder.glob("ablation-*.npz")
+    return path
+
+
+def test_a_file_that_is_not_npz_is_rebuilt_with_a_warning(tmp_path):
+    trained, _ = _cached(tmp_path)
+    _only_file(tmp_path).write_bytes(b"not a cache file")
+    with pytest.warns(UserWarning, match="rebuilt the cache file .* not an"):
+        again, _ = _cached(tmp_path)
+    _same_run(trained, again)
+    read, _ = _cached(tmp_path)  # rewritten: valid again, no warning
+    _same_run(trained, read)
+
+
+def test_changed_contents_fail_the_checksum_and_are_rebuilt(tmp_path):
+    trained, _ = _cached(tmp_path)
+    path = _only_file(tmp_path)
+    with np.load(path) as f:
+        arrays = {k: f[k] for k in f.files}
+    arrays["val_acc"] = arrays["val_acc"] * 0 + 1.0  # a perfect score
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+    with pytest.warns(UserWarning, match="SHA-256 checksum does not match"):
+        again, _ = _cached(tmp_path)
+    _same_run(trained, again)
+
+
+def test_an_unwritable_cache_warns_and_returns_the_run(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("a file where the cache directory should be")
+    with pytest.warns(UserWarning, match="could not write the cache file"):
+        run, _ = _cached(blocker / "cache")
+    _same_run(run, _cached(False)[0])
+
+
+def test_the_cache_argument_is_checked():
+    with pytest.raises(TypeError, match="train_rows: 'cache' must be"):
+        _cached(3)
+
+
+def test_run_ablation_with_a_cache_gives_the_same_rows(tmp_path):
+    stages = [("baseline", {}), ("+ wd", {"weight_decay": [0.0, 1.0]})]
+
+    def rows_of(cache):
+        train = {**TRAIN, "generator": _gen(2)}
+        return run_ablation(
+            stages, [0, 1], _data(80), members=[1, 2], train=train, cache=cache
+        )
+
+    plain, written, read = rows_of(False), rows_of(tmp_path), rows_of(tmp_path)
+    assert len(list(tmp_path.glob("ablation-*.npz"))) == 3  # 2 stages + members
+    for rows in (written, read):
+        assert [r["config"] for r in rows] == [r["config"] for r in plain]
+        for r, p in zip(rows, plain):
+            assert torch.equal(r["val"], p["val"])
