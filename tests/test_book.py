@@ -286,3 +286,54 @@ def test_figures_use_colours_with_3_to_1_contrast(path):
         if is_color_like(colour) and contrast_ratio(colour) < 3.0
     }
     assert not low, f"colours below 3:1 against white: {low}"
+
+
+# ------------------------------------------- _ext/accessibility.py's rewrites
+
+RAW_HEADER = (
+    '<button class="btn search-button-field search-button__button" '
+    'title="Search" aria-label="Search" data-bs-placement="bottom">'
+    "<span>Search</span> Ctrl+K</button>\n"
+    '<button class="btn theme-switch-button" aria-label="Color mode">'
+    '<i class="theme-switch fa-solid fa-sun" data-mode="light" title="Light">'
+    "</i></button>\n"
+    '<div class="citation" id="id1" role="doc-biblioentry">A book.</div>\n'
+)
+
+
+def _accessibility():
+    spec = importlib.util.spec_from_file_location(
+        "accessibility", ROOT / "_ext" / "accessibility.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_accessibility_rewrites_apply_once_and_leave_no_defect():
+    ext = _accessibility()
+    fixed, n_search, n_icons, n_entries = ext.fix_page(RAW_HEADER)
+    assert (n_search, n_icons, n_entries) == (1, 1, 1)
+    assert 'aria-label="Search"' not in fixed
+    assert 'data-mode="light" aria-hidden="true"' in fixed
+    assert 'role="listitem"' in fixed
+    assert ext.remaining_defects(RAW_HEADER) == [
+        "the theme's search button changed",
+        "the theme's colour-mode icons changed",
+        "the citation markup changed",
+    ]
+    # a page an earlier build fixed (an incremental build keeps it) is fine
+    assert ext.remaining_defects(fixed) == []
+    assert ext.fix_page(fixed)[0] == fixed
+
+
+def test_accessibility_reports_markup_it_no_longer_fixes():
+    ext = _accessibility()
+    renamed = RAW_HEADER.replace('aria-label="Search"', 'aria-label="Find"')
+    assert ext.remaining_defects(ext.fix_page(renamed)[0]) == [
+        "the theme's search button changed"
+    ]
+    moved = RAW_HEADER.replace('data-mode="light" title', 'title="x" data-m')
+    assert "the theme's colour-mode icons changed" in ext.remaining_defects(
+        ext.fix_page(moved)[0]
+    )
