@@ -10,12 +10,13 @@ weight decay, hidden dropout, augmentation, label smoothing) and seed; and
 :func:`run_ablation`, which adds the regularizers one at a time, each
 strength chosen on validation accuracy, to a growing configuration.
 
-The ``mnist1d`` generator (``mnist1d.transform.transform``) pads a template,
-scales it by :math:`1 + a(u - \tfrac12)`, rolls it circularly, adds noise and
-a shear :math:`-c\,(t - \tfrac12)` with :math:`c = b(u - \tfrac12)`, and
-subsamples to 40 points. The augmentations here apply the same kinds of
-change to a finished 40-point signal :math:`x`, with :math:`t_j` evenly
-spaced in :math:`[-\tfrac12, \tfrac12]`:
+With :math:`t` evenly spaced in :math:`[-\tfrac12, \tfrac12]`, the
+``mnist1d`` generator (``mnist1d.transform.transform``) pads a template,
+scales it by :math:`1 + a(u - \tfrac12)`, rolls it circularly, adds
+correlated noise where the padding is zero and white noise everywhere, adds
+a shear :math:`-c\,t` with :math:`c = b(u - \tfrac12)`, and subsamples to
+40 points. The augmentations here apply the same kinds of change to a
+finished 40-point signal :math:`x`:
 
 .. math::
 
@@ -117,9 +118,9 @@ def warp_signals(x: torch.Tensor, shift, stretch=1.0) -> torch.Tensor:
     r"""Trend-aware circular shift by a real amount, and stretch.
 
     :math:`x'_j = \ell(t_j) + \operatorname{lerp}(x - \ell)(p_j)`,
-    :math:`p_j = ((j - L/2)/s + L/2 - u) \bmod L` (module docstring): the
-    least-squares line :math:`\ell` of each signal stays, the rest moves by
-    ``shift`` = :math:`u` samples and is stretched by ``stretch`` =
+    :math:`p_j = ((j - L/2)/s + L/2 - u) \bmod L` (module documentation):
+    the least-squares line :math:`\ell` of each signal stays, the rest moves
+    by ``shift`` = :math:`u` samples and is stretched by ``stretch`` =
     :math:`s > 0`, read off by circular linear interpolation. Both may be
     numbers or tensors broadcastable against ``x.shape[:-1] + (1,)``. An
     integer shift with ``stretch = 1`` is :func:`circular_shift` of
@@ -162,7 +163,7 @@ def augment_signals(
     r"""Random shift, scale, shear and noise, one draw per signal.
 
     :math:`x' = (1 + \alpha)\,\operatorname{roll}_k(x) + \gamma t
-    + \sigma z` (module docstring), with ``max_shift`` = :math:`m`,
+    + \sigma z` (the chapter's formula), with ``max_shift`` = :math:`m`,
     ``scale`` = :math:`a`, ``shear`` = :math:`b`, ``noise`` = :math:`\sigma`.
     With ``stretch`` = :math:`r > 0` (anywhere), the roll is replaced by
     :func:`warp_signals` with a real shift :math:`u \sim U(-m, m)` and a
